@@ -1,0 +1,160 @@
+import { createHash, randomUUID } from 'node:crypto';
+import type { ChatReply, ChatRequest, RegisterRequest } from './chat-contract.js';
+import { localReply } from './local-responder.js';
+import { createChatCompletion, type ChatTurn } from './openai-compatible.js';
+
+/** Providers answered in-process by the deterministic local responder. */
+export const LOCAL_PROVIDERS = ['local', 'echo'] as const;
+/** Default API roots of providers that speak the OpenAI chat completions protocol. */
+const KNOWN_BASE_URLS: Record<string, string> = {
+  openai: 'https://api.openai.com/v1',
+  groq: 'https://api.groq.com/openai/v1',
+  mistral: 'https://api.mistral.ai/v1',
+  openrouter: 'https://openrouter.ai/api/v1',
+};
+const HISTORY_TURNS = 20;
+const MAX_SESSIONS = 10_000;
+
+export type ChatEngineErrorCode = 'invalid_registration' | 'unknown_registration' | 'llm_failed';
+
+export class ChatEngineError extends Error {
+  constructor(
+    readonly code: ChatEngineErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ChatEngineError';
+  }
+}
+
+interface Registration {
+  id: string;
+  provider: string;
+  model: string;
+  baseUrl?: string;
+  apiKey?: string;
+  systemPrompt?: string;
+}
+
+export interface ChatEngineOptions {
+  llmTimeoutMs?: number;
+  /**
+   * What an unknown registration_id gets: `reject` (the HTTP contract: 404), or `local`, where it is
+   * served by the local responder (the embedded default, so production frontend configs work offline).
+   */
+  unknownRegistrations?: 'reject' | 'local';
+}
+
+/**
+ * The reference chat backend's logic: registrations, per-session history, and replies from the
+ * local responder or an OpenAI-compatible LLM. Served over HTTP by apps/reference-backend and
+ * embedded in-process by the voice layer when no BACKEND_BASE_URL is set.
+ */
+export class ChatEngine {
+  private readonly registrations = new Map<string, Registration>();
+  private readonly histories = new Map<string, ChatTurn[]>();
+  private readonly llmTimeoutMs: number;
+  private readonly unknownRegistrations: 'reject' | 'local';
+
+  constructor(options: ChatEngineOptions = {}) {
+    this.llmTimeoutMs = options.llmTimeoutMs ?? 60_000;
+    this.unknownRegistrations = options.unknownRegistrations ?? 'reject';
+  }
+
+  /** Registrations made so far. */
+  get registrationCount(): number {
+    return this.registrations.size;
+  }
+
+  register(request: RegisterRequest): string {
+    const provider = request.provider.trim().toLowerCase();
+    const isLocal = (LOCAL_PROVIDERS as readonly string[]).includes(provider);
+    const baseUrl = request.base_url ?? KNOWN_BASE_URLS[provider];
+    if (!isLocal && !baseUrl) {
+      throw new ChatEngineError('invalid_registration', `provider "${provider}" needs a base_url (an OpenAI-compatible API root)`);
+    }
+    if (baseUrl && !isLocal) assertHttpUrl(baseUrl);
+    const id = `reg_${randomUUID()}`;
+    this.registrations.set(id, {
+      id,
+      provider,
+      model: request.model ?? (isLocal ? 'local-responder' : 'gpt-4o-mini'),
+      ...(isLocal ? {} : { baseUrl, apiKey: request.api_key }),
+      systemPrompt: request.system_prompt,
+    });
+    return id;
+  }
+
+  hasRegistration(id: string): boolean {
+    return this.registrations.has(id);
+  }
+
+  async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatReply> {
+    const registration = this.registrations.get(request.registration_id) ?? this.fallbackRegistration(request.registration_id);
+    const historyKey = `${registration.id}\u0000${request.session_id}`;
+    const history = this.histories.get(historyKey) ?? [];
+    let text: string;
+    let metadata: Record<string, unknown>;
+    if (registration.baseUrl) {
+      const messages: ChatTurn[] = [
+        ...(registration.systemPrompt ? [{ role: 'system' as const, content: registration.systemPrompt }] : []),
+        ...history,
+        { role: 'user', content: request.message },
+      ];
+      try {
+        const completion = await createChatCompletion({
+          baseUrl: registration.baseUrl,
+          apiKey: registration.apiKey,
+          model: registration.model,
+          messages,
+          timeoutMs: this.llmTimeoutMs,
+          signal,
+        });
+        text = completion.text;
+        metadata = { provider: registration.provider, model: completion.model, ...(completion.usage ? { usage: completion.usage } : {}) };
+      } catch (error) {
+        signal?.throwIfAborted();
+        throw new ChatEngineError('llm_failed', error instanceof Error ? error.message : 'LLM request failed');
+      }
+    } else {
+      text = localReply(request.message);
+      metadata = { provider: registration.provider, model: registration.model };
+    }
+    const updated = [...history, { role: 'user' as const, content: request.message }, { role: 'assistant' as const, content: text }];
+    this.remember(historyKey, updated.slice(-HISTORY_TURNS));
+    return { text, metadata: { ...metadata, turn: Math.ceil(updated.length / 2) } };
+  }
+
+  private fallbackRegistration(id: string): Registration {
+    if (this.unknownRegistrations === 'reject') throw new ChatEngineError('unknown_registration', 'unknown registration_id');
+    return { id, provider: 'local', model: 'local-responder' };
+  }
+
+  private remember(key: string, history: ChatTurn[]): void {
+    this.histories.delete(key);
+    this.histories.set(key, history);
+    if (this.histories.size > MAX_SESSIONS) {
+      const oldest = this.histories.keys().next().value;
+      if (oldest !== undefined) this.histories.delete(oldest);
+    }
+  }
+}
+
+function assertHttpUrl(value: string): void {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw new ChatEngineError('invalid_registration', 'base_url is not a valid URL');
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw new ChatEngineError('invalid_registration', 'base_url must use http or https');
+  }
+  if (url.username || url.password) throw new ChatEngineError('invalid_registration', 'base_url must not carry credentials');
+}
+
+/** A short, non-reversible fingerprint of a secret, for cache keys and logs. */
+export function secretFingerprint(secret: string | undefined): string {
+  if (!secret) return 'none';
+  return createHash('sha256').update(secret).digest('hex').slice(0, 16);
+}

@@ -1,0 +1,53 @@
+import { availableParallelism } from 'node:os';
+import { Piscina } from 'piscina';
+import type { FliteJob, FliteResult } from './flite.types.js';
+
+export interface FliteSynthesizerOptions {
+  /** Worker threads (default: one per core). */
+  threads?: number;
+}
+
+/**
+ * The embedded speech synthesiser: a pool of worker threads running flite (WASI).
+ * A job whose signal aborts is not started, or its result is discarded: the signal is not
+ * handed to Piscina, which would terminate a running worker and cost a module recompile.
+ * Callers keep their look-ahead small, so little work is wasted.
+ */
+export class FliteSynthesizer {
+  private readonly pool: Piscina<FliteJob, FliteResult>;
+
+  constructor(options: FliteSynthesizerOptions = {}) {
+    const threads = options.threads ?? availableParallelism();
+    this.pool = new Piscina({
+      filename: new URL('./flite.worker.js', import.meta.url).href,
+      minThreads: threads,
+      maxThreads: threads,
+      idleTimeout: Number.MAX_SAFE_INTEGER,
+      // node:wasi prints an ExperimentalWarning per worker; it is expected here.
+      execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
+    });
+  }
+
+  get threads(): number {
+    return this.pool.threads.length;
+  }
+
+  /** Compiles the WASM module in every worker so the first real request is fast. */
+  async warmUp(): Promise<void> {
+    const jobs = Array.from({ length: this.pool.options.maxThreads }, () =>
+      this.pool.run({ text: 'ready', voice: 'slt', sampleRate: 16000, speed: 1 }),
+    );
+    await Promise.all(jobs);
+  }
+
+  async synthesize(job: FliteJob, signal?: AbortSignal): Promise<FliteResult> {
+    signal?.throwIfAborted();
+    const result = await this.pool.run(job);
+    signal?.throwIfAborted();
+    return result;
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close({ force: true });
+  }
+}

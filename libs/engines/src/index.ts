@@ -1,0 +1,2 @@
+export * from './flite/flite-synthesizer.js';
+export * from './flite/flite.types.js';

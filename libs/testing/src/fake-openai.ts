@@ -1,0 +1,49 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface RecordedCompletion {
+  authorization?: string;
+  body: { model: string; messages: Array<{ role: string; content: string }> };
+}
+
+/**
+ * An OpenAI-compatible `/v1/chat/completions` endpoint on loopback that answers
+ * `echo(<last user message>)` and records each request.
+ */
+export class FakeOpenAi {
+  readonly requests: RecordedCompletion[] = [];
+  private constructor(
+    private readonly server: Server,
+    readonly baseUrl: string,
+  ) {}
+
+  static async start(): Promise<FakeOpenAi> {
+    let instance: FakeOpenAi | undefined;
+    const server = createServer(async (req, res) => {
+      if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
+        res.writeHead(404).end();
+        return;
+      }
+      const body = JSON.parse(await readBody(req)) as RecordedCompletion['body'];
+      instance!.requests.push({ authorization: req.headers.authorization, body });
+      const last = [...body.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ model: body.model, choices: [{ message: { role: 'assistant', content: `The model heard: ${last}` } }], usage: { total_tokens: 7 } }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    instance = new FakeOpenAi(server, `http://127.0.0.1:${port}/v1`);
+    return instance;
+  }
+
+  async close(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((resolve) => this.server.close(resolve));
+  }
+}
+
+async function readBody(req: IncomingMessage): Promise<string> {
+  const parts: Buffer[] = [];
+  for await (const part of req) parts.push(part as Buffer);
+  return Buffer.concat(parts).toString('utf8');
+}

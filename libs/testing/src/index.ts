@@ -1,0 +1,3 @@
+export * from './audio-events.js';
+export * from './fake-openai.js';
+export * from './voice-test-client.js';

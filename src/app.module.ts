@@ -1,0 +1,8 @@
+import { Module } from '@nestjs/common';
+import { AppConfigModule } from './config/config.module.js';
+import { HealthModule } from './health/health.module.js';
+import { VoiceConfigModule } from './voice-config/voice-config.module.js';
+import { VoiceModule } from './voice/voice.module.js';
+
+@Module({ imports: [AppConfigModule, VoiceModule, HealthModule, VoiceConfigModule] })
+export class AppModule {}

@@ -1,0 +1,58 @@
+import { availableParallelism } from 'node:os';
+import type { FliteVoice } from '@app/engines';
+import type { EnvironmentVariables } from './environment.js';
+
+/** Typed, grouped configuration derived once from the validated environment. */
+export interface AppConfig {
+  http: { port: number; host: string };
+  logLevel: string;
+  backend: {
+    /** Service root without trailing slash; undefined = embedded in-process responder. */
+    baseUrl?: string;
+    apiKey?: string;
+    timeoutMs: number;
+    defaultRegistrationId?: string;
+    allowFrontendAuth: boolean;
+  };
+  llm: { apiKey?: string; provider: string; model?: string; baseUrl?: string; systemPrompt?: string };
+  elevenlabs: { apiKey?: string; voiceId: string; baseUrl: string };
+  tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number };
+  ws: { maxPayloadBytes: number; pingIntervalMs: number; sendHighWaterBytes: number };
+  session: { maxQueuedTurns: number };
+}
+
+export const APP_CONFIG = Symbol('APP_CONFIG');
+
+export function buildAppConfig(env: EnvironmentVariables): AppConfig {
+  return {
+    http: { port: env.PORT, host: env.HOST },
+    logLevel: env.LOG_LEVEL,
+    backend: {
+      baseUrl: env.BACKEND_BASE_URL?.replace(/\/+$/, ''),
+      apiKey: env.BACKEND_API_KEY,
+      timeoutMs: env.BACKEND_TIMEOUT_MS,
+      defaultRegistrationId: env.DEFAULT_REGISTRATION_ID,
+      allowFrontendAuth: env.ALLOW_FRONTEND_BACKEND_AUTH,
+    },
+    llm: {
+      apiKey: env.LLM_API_KEY,
+      provider: env.LLM_PROVIDER,
+      model: env.LLM_MODEL,
+      baseUrl: env.LLM_BASE_URL,
+      systemPrompt: env.LLM_SYSTEM_PROMPT,
+    },
+    elevenlabs: { apiKey: env.ELEVENLABS_API_KEY, voiceId: env.ELEVENLABS_VOICE_ID, baseUrl: env.ELEVENLABS_BASE_URL.replace(/\/+$/, '') },
+    tts: {
+      localVoice: env.LOCAL_TTS_VOICE as FliteVoice,
+      outputFormat: env.TTS_OUTPUT_FORMAT,
+      chunkMs: env.TTS_CHUNK_MS,
+      workers: env.TTS_WORKERS ?? Math.max(1, availableParallelism()),
+    },
+    ws: {
+      maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
+      pingIntervalMs: env.WS_PING_INTERVAL_MS,
+      sendHighWaterBytes: env.WS_SEND_HIGH_WATER_BYTES,
+    },
+    session: { maxQueuedTurns: env.MAX_QUEUED_TURNS },
+  };
+}

@@ -1,0 +1,151 @@
+import { plainToInstance, Transform } from 'class-transformer';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, Min, MinLength, validateSync, type ValidationError } from 'class-validator';
+import { TTS_OUTPUT_FORMATS } from '@app/protocol';
+import { FLITE_VOICES } from '@app/engines';
+
+const toBool = ({ value }: { value: unknown }): unknown => {
+  if (typeof value !== 'string') return value;
+  const v = value.trim().toLowerCase();
+  if (['true', '1', 'yes', 'on'].includes(v)) return true;
+  if (['false', '0', 'no', 'off', ''].includes(v)) return false;
+  return value;
+};
+const toInt = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value);
+const emptyToUndefined = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+
+/**
+ * Every environment variable the service reads. `.env.example` documents each; validation runs
+ * at boot and fails with one readable line per problem (values of secrets are never printed).
+ */
+export class EnvironmentVariables {
+  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  PORT = 8000;
+
+  @IsString() @MinLength(1)
+  HOST = '0.0.0.0';
+
+  @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
+  LOG_LEVEL = 'log';
+
+  // --- chat backend ---
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  BACKEND_BASE_URL?: string;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  BACKEND_API_KEY?: string;
+
+  @Transform(toInt) @IsInt() @Min(1000) @Max(600_000)
+  BACKEND_TIMEOUT_MS = 30_000;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  DEFAULT_REGISTRATION_ID?: string;
+
+  @Transform(toBool) @IsBoolean()
+  ALLOW_FRONTEND_BACKEND_AUTH = false;
+
+  // --- LLM used for auto-registration ---
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  LLM_API_KEY?: string;
+
+  @IsString() @MinLength(1)
+  LLM_PROVIDER = 'openai';
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  LLM_MODEL?: string;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  LLM_BASE_URL?: string;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  LLM_SYSTEM_PROMPT?: string;
+
+  // --- ElevenLabs ---
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  ELEVENLABS_API_KEY?: string;
+
+  @IsString() @MinLength(1)
+  ELEVENLABS_VOICE_ID = 'JBFqnCBsd6RMkjVDRZzb';
+
+  @IsString()
+  ELEVENLABS_BASE_URL = 'https://api.elevenlabs.io';
+
+  // --- embedded TTS ---
+  @IsIn(FLITE_VOICES)
+  LOCAL_TTS_VOICE = 'slt';
+
+  @IsIn(TTS_OUTPUT_FORMATS)
+  TTS_OUTPUT_FORMAT = 'pcm_24000';
+
+  @Transform(toInt) @IsInt() @Min(20) @Max(1000)
+  TTS_CHUNK_MS = 160;
+
+  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(64)
+  TTS_WORKERS?: number;
+
+  // --- WebSocket limits ---
+  @Transform(toInt) @IsInt() @Min(4096) @Max(16 * 1024 * 1024)
+  WS_MAX_PAYLOAD_BYTES = 256 * 1024;
+
+  @Transform(toInt) @IsInt() @Min(1000) @Max(300_000)
+  WS_PING_INTERVAL_MS = 25_000;
+
+  @Transform(toInt) @IsInt() @Min(16 * 1024) @Max(64 * 1024 * 1024)
+  WS_SEND_HIGH_WATER_BYTES = 256 * 1024;
+
+  @Transform(toInt) @IsInt() @Min(1) @Max(100)
+  MAX_QUEUED_TURNS = 3;
+}
+
+/** Raised when the environment is invalid; its message lists every problem. */
+export class ConfigurationError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigurationError';
+  }
+}
+
+/** Validates and converts raw environment values; throws ConfigurationError. */
+export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
+  const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
+  const problems = validateSync(env, { whitelist: false }).flatMap(describe);
+  problems.push(...checkUrls(env));
+  if (problems.length > 0) throw new ConfigurationError(problems);
+  return env;
+}
+
+function describe(error: ValidationError): string[] {
+  const shown = error.property.includes('KEY') ? '(hidden)' : JSON.stringify(error.value);
+  return Object.values(error.constraints ?? {}).map((reason) => `${error.property}=${shown}: ${reason}`);
+}
+
+function checkUrls(env: EnvironmentVariables): string[] {
+  const problems: string[] = [];
+  const base = env.BACKEND_BASE_URL;
+  if (base !== undefined) {
+    const problem = urlProblem(base);
+    if (problem) problems.push(`BACKEND_BASE_URL: ${problem}`);
+    else if (/\/v1\/(register|chat)\/?$/.test(new URL(base).pathname)) {
+      problems.push(
+        'BACKEND_BASE_URL: give the service root (e.g. https://chat.example.com), not an endpoint; the service appends /v1/register and /v1/chat itself',
+      );
+    }
+  }
+  for (const key of ['LLM_BASE_URL', 'ELEVENLABS_BASE_URL'] as const) {
+    const value = env[key];
+    const problem = value === undefined ? undefined : urlProblem(value);
+    if (problem) problems.push(`${key}: ${problem}`);
+  }
+  return problems;
+}
+
+function urlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an absolute http(s) URL';
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return 'must use http or https';
+  if (url.username || url.password) return 'must not embed credentials; use the matching *_API_KEY variable';
+  return undefined;
+}

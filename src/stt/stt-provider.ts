@@ -1,0 +1,50 @@
+import type { ProviderId, SttConfigDto, VoiceError } from '@app/protocol';
+
+/** A session's STT settings after server defaults (sent to the client in `stt.session_started`). */
+export interface EffectiveSttConfig {
+  provider: ProviderId;
+  model_id: string;
+  audio_format: string;
+  sample_rate: number;
+  language_code: string;
+  commit_strategy: 'vad' | 'manual';
+  vad_threshold: number;
+  vad_silence_threshold_secs: number;
+  min_speech_duration_ms: number;
+  min_silence_duration_ms: number;
+  include_timestamps: boolean;
+}
+
+/** What a recognition stream reports back to its session. */
+export interface SttStreamListener {
+  started(info: { session_id: string; config: Record<string, unknown> }): void;
+  partial(text: string): void;
+  committed(text: string): void;
+  failed(error: VoiceError): void;
+}
+
+/** One session's live recognition stream. */
+export interface SttStream {
+  /** Audio at the session's `sample_rate`, in its `audio_format` (PCM16LE or mu-law bytes). */
+  push(audio: Buffer, previousText?: string): void;
+  /** Ends the current segment (manual commit). */
+  commit(): void;
+  close(): void;
+}
+
+export interface SttProviderInfo {
+  id: ProviderId;
+  available: boolean;
+  reason?: string;
+  models: string[];
+  input_formats: string[];
+}
+
+export interface SttProvider {
+  readonly id: ProviderId;
+  info(): SttProviderInfo;
+  resolveConfig(dto: SttConfigDto | undefined): EffectiveSttConfig;
+  open(config: EffectiveSttConfig, listener: SttStreamListener): SttStream;
+}
+
+export const STT_PROVIDERS = Symbol('STT_PROVIDERS');

@@ -1,0 +1,103 @@
+import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import alawmulaw from 'alawmulaw';
+import { FLITE_VOICES, FliteSynthesizer, isFliteVoice, type FliteVoice } from '@app/engines';
+import { parseAudioFormat, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
+import { pcm16Samples } from '@app/audio';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { splitSentences } from './sentences.js';
+import type { EffectiveTtsConfig, TtsAudio, TtsProvider, TtsProviderInfo } from './tts-provider.js';
+
+const OUTPUT_FORMATS = ['pcm_8000', 'pcm_16000', 'pcm_22050', 'pcm_24000', 'pcm_44100', 'pcm_48000', 'ulaw_8000'];
+const MODEL_ID = 'flite';
+
+/**
+ * Embedded TTS: flite voices in worker threads, no network, no key. Replies are synthesised
+ * sentence by sentence with one sentence of look-ahead, so the first audio leaves after the first
+ * sentence is ready rather than the whole reply.
+ */
+@Injectable()
+export class LocalTtsProvider implements TtsProvider, OnModuleInit, OnApplicationShutdown {
+  readonly id = 'local' as const;
+  private readonly logger = new Logger(LocalTtsProvider.name);
+  private readonly synthesizer: FliteSynthesizer;
+  private failure?: string;
+
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+    this.synthesizer = new FliteSynthesizer({ threads: config.tts.workers });
+  }
+
+  async onModuleInit(): Promise<void> {
+    const started = performance.now();
+    try {
+      await this.synthesizer.warmUp();
+      this.logger.log(`flite ready in ${this.synthesizer.threads} worker(s) after ${Math.round(performance.now() - started)} ms`);
+    } catch (error) {
+      this.failure = 'the embedded flite engine failed to start';
+      this.logger.error(`${this.failure}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  async onApplicationShutdown(): Promise<void> {
+    await this.synthesizer.close();
+  }
+
+  info(): TtsProviderInfo {
+    return {
+      id: this.id,
+      available: this.failure === undefined,
+      ...(this.failure ? { reason: this.failure } : {}),
+      default_voice_id: this.config.tts.localVoice,
+      default_model_id: MODEL_ID,
+      voices: [...FLITE_VOICES],
+      output_formats: OUTPUT_FORMATS,
+      streaming: true,
+    };
+  }
+
+  resolveConfig(dto: TtsConfigDto | undefined, defaultOutputFormat: string): EffectiveTtsConfig {
+    const outputFormat = dto?.output_format ?? (OUTPUT_FORMATS.includes(defaultOutputFormat) ? defaultOutputFormat : 'pcm_24000');
+    if (!OUTPUT_FORMATS.includes(outputFormat)) {
+      throw new VoiceError(
+        'unsupported_output_format',
+        `tts.output_format "${outputFormat}" is not supported by the local TTS; use one of ${OUTPUT_FORMATS.join(', ')}.`,
+      );
+    }
+    // Unknown voice ids (e.g. ElevenLabs ids from a production config) fall back to the default
+    // local voice, so one frontend config works against both providers.
+    const voice: FliteVoice = dto?.voice_id && isFliteVoice(dto.voice_id) ? dto.voice_id : this.config.tts.localVoice;
+    return {
+      provider: this.id,
+      voice_id: voice,
+      model_id: MODEL_ID,
+      output_format: outputFormat,
+      voice_settings: { ...dto?.voice_settings },
+    };
+  }
+
+  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal): TtsAudio {
+    const format = parseAudioFormat(config.output_format) as AudioFormat;
+    return { format, streaming: true, chunks: this.sentencesAudio(text, config, format, signal) };
+  }
+
+  private async *sentencesAudio(text: string, config: EffectiveTtsConfig, format: AudioFormat, signal: AbortSignal): AsyncGenerator<Buffer> {
+    if (this.failure) throw new VoiceError('provider_unavailable', 'The local TTS engine is not available.');
+    const job = { voice: config.voice_id as FliteVoice, sampleRate: format.sampleRate, speed: config.voice_settings.speed ?? 1 };
+    const sentences = splitSentences(text);
+    const pending: Array<Promise<Buffer>> = [];
+    let next = 0;
+    const launch = () => {
+      if (next >= sentences.length || signal.aborted) return;
+      const result = this.synthesizer.synthesize({ ...job, text: sentences[next++]! }, signal).then((r) => Buffer.from(r.pcm));
+      result.catch(() => undefined); // awaited below; this only keeps an abandoned one from being "unhandled"
+      pending.push(result);
+    };
+    launch();
+    launch();
+    while (pending.length > 0) {
+      const pcm = await pending.shift()!;
+      signal.throwIfAborted();
+      launch();
+      yield format.codec === 'ulaw' ? Buffer.from(alawmulaw.mulaw.encode(pcm16Samples(pcm))) : pcm;
+    }
+  }
+}

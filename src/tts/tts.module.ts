@@ -1,0 +1,14 @@
+import { Module } from '@nestjs/common';
+import { LocalTtsProvider } from './local-tts.provider.js';
+import { TTS_PROVIDERS, type TtsProvider } from './tts-provider.js';
+import { TtsService } from './tts.service.js';
+
+@Module({
+  providers: [
+    LocalTtsProvider,
+    { provide: TTS_PROVIDERS, inject: [LocalTtsProvider], useFactory: (...providers: TtsProvider[]) => providers },
+    TtsService,
+  ],
+  exports: [TtsService],
+})
+export class TtsModule {}

@@ -1,0 +1,230 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@nestjs/common';
+import { decodeBase64Strict } from '@app/audio';
+import {
+  isVoiceError,
+  VoiceError,
+  type AudioAppendMessage,
+  type ServerEvent,
+  type SessionConfigureMessage,
+  type TextPromptMessage,
+} from '@app/protocol';
+import type { BackendChatService, SessionRegistration } from '../../backend-chat/backend-chat.service.js';
+import { SerialQueue } from '../../common/serial-queue.js';
+import type { EffectiveSttConfig, SttStream } from '../../stt/stt-provider.js';
+import type { SttService } from '../../stt/stt.service.js';
+import type { EffectiveTtsConfig } from '../../tts/tts-provider.js';
+import type { TtsService } from '../../tts/tts.service.js';
+import type { SocketWriter } from './socket-writer.js';
+
+export interface VoiceSessionDeps {
+  writer: SocketWriter;
+  chat: BackendChatService;
+  tts: TtsService;
+  stt: SttService;
+  logger: Logger;
+  maxQueuedTurns: number;
+}
+
+type SessionState = 'awaiting_configure' | 'ready' | 'closed';
+
+interface Turn {
+  id: number;
+  text: string;
+  controller: AbortController;
+}
+
+interface ReadySession {
+  sessionId: string;
+  registration: SessionRegistration;
+  tts: EffectiveTtsConfig;
+  stt?: EffectiveSttConfig;
+}
+
+/**
+ * One WebSocket connection's conversation. Inbound messages run through a serial queue, so they
+ * take effect in arrival order even when one (configure) waits on the network. Assistant turns run
+ * one at a time on their own queue, each with an AbortController that reaches the chat backend and
+ * TTS; closing the session aborts them all. Every failure becomes an `error` event and the session
+ * carries on.
+ */
+export class VoiceSession {
+  private state: SessionState = 'awaiting_configure';
+  private ready?: ReadySession;
+  private stt?: SttStream;
+  private readonly inbound = new SerialQueue((error) => this.reportError(error));
+  private readonly pendingTurns: Turn[] = [];
+  private activeTurn?: Turn;
+  private turnCount = 0;
+  private readonly lifetime = new AbortController();
+
+  constructor(private readonly deps: VoiceSessionDeps) {}
+
+  get sessionId(): string | undefined {
+    return this.ready?.sessionId;
+  }
+
+  start(): void {
+    this.emit({ type: 'session.ready', message: 'Connected. Send session.configure to begin.' });
+  }
+
+  configure(message: SessionConfigureMessage): void {
+    this.inbound.run(() => this.applyConfigure(message));
+  }
+
+  prompt(message: TextPromptMessage): void {
+    this.inbound.run(() => this.enqueueTurn(this.requireReady(), message.text));
+  }
+
+  appendAudio(message: AudioAppendMessage): void {
+    this.inbound.run(() => {
+      const ready = this.requireReady();
+      const audio = decodeBase64Strict(message.audio);
+      if (!audio) throw new VoiceError('invalid_audio', 'audio.append: `audio` is not canonical base64 (RFC 4648 with padding, no whitespace).');
+      this.pushAudio(ready, audio, message.sample_rate, message.previous_text);
+    });
+  }
+
+  appendBinaryAudio(audio: Buffer): void {
+    this.inbound.run(() => this.pushAudio(this.requireReady(), audio));
+  }
+
+  commitAudio(): void {
+    this.inbound.run(() => this.requireStt(this.requireReady()).commit());
+  }
+
+  /** Reports a problem with an inbound frame, in order with the other events. */
+  rejectInput(error: unknown): void {
+    this.inbound.run(() => {
+      throw error;
+    });
+  }
+
+  close(): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.lifetime.abort(new VoiceError('internal_error', 'session closed'));
+    for (const turn of [...this.pendingTurns.splice(0), ...(this.activeTurn ? [this.activeTurn] : [])]) turn.controller.abort();
+    this.stt?.close();
+  }
+
+  private async applyConfigure(message: SessionConfigureMessage): Promise<void> {
+    if (this.state !== 'awaiting_configure') {
+      throw new VoiceError('already_configured', 'session.configure was already accepted for this connection; open a new connection to change settings.');
+    }
+    const { chat, tts, stt } = this.deps;
+    chat.assertClientBackendAllowed(message.backend);
+    const ttsConfig = tts.resolveConfig(message.tts);
+    const sttConfig = stt.resolveConfig(message.stt);
+    const registration = await chat.resolveRegistration(message.backend, this.lifetime.signal);
+    if (this.state !== 'awaiting_configure') return;
+    const sessionId = message.session_id ?? randomUUID();
+    this.ready = { sessionId, registration, tts: ttsConfig, stt: sttConfig };
+    this.state = 'ready';
+    this.deps.logger.log(`session ${sessionId} configured (backend: ${registration.source}, tts: ${ttsConfig.provider}, stt: ${sttConfig?.provider ?? 'none'})`);
+    this.emit({ type: 'session.configured', session_id: sessionId });
+  }
+
+  private requireReady(): ReadySession {
+    if (this.state !== 'ready' || !this.ready) throw new VoiceError('not_configured', 'Send session.configure before this message.');
+    return this.ready;
+  }
+
+  private requireStt(ready: ReadySession): SttStream {
+    if (!ready.stt) {
+      throw new VoiceError('stt_unavailable', 'Speech input is not available on this server (no speech-to-text provider is installed); use text.prompt.');
+    }
+    if (!this.stt) throw new VoiceError('stt_unavailable', 'Speech recognition is not running for this session.');
+    return this.stt;
+  }
+
+  private pushAudio(ready: ReadySession, audio: Buffer, sampleRate?: number, previousText?: string): void {
+    const stream = this.requireStt(ready);
+    if (sampleRate !== undefined && sampleRate !== ready.stt?.sample_rate) {
+      throw new VoiceError('sample_rate_mismatch', `audio.append sample_rate ${sampleRate} differs from the session's ${ready.stt?.sample_rate} Hz; chunk dropped.`);
+    }
+    stream.push(audio, previousText);
+  }
+
+  private enqueueTurn(ready: ReadySession, text: string): void {
+    if (this.pendingTurns.length >= this.deps.maxQueuedTurns) {
+      throw new VoiceError('turn_queue_full', `${this.pendingTurns.length} turns are already waiting; this one was dropped: "${text.slice(0, 80)}"`);
+    }
+    this.pendingTurns.push({ id: ++this.turnCount, text, controller: new AbortController() });
+    if (!this.activeTurn) void this.drainTurns(ready);
+  }
+
+  private async drainTurns(ready: ReadySession): Promise<void> {
+    for (let turn = this.pendingTurns.shift(); turn && this.state === 'ready'; turn = this.pendingTurns.shift()) {
+      this.activeTurn = turn;
+      try {
+        await this.runTurn(ready, turn);
+      } catch (error) {
+        if (!turn.controller.signal.aborted) this.reportError(error);
+      } finally {
+        this.activeTurn = undefined;
+      }
+    }
+  }
+
+  private async runTurn(ready: ReadySession, turn: Turn): Promise<void> {
+    const { signal } = turn.controller;
+    const started = performance.now();
+    this.emit({ type: 'assistant.started', text: turn.text });
+    const reply = await this.deps.chat.chat(ready.registration, ready.sessionId, turn.text, signal);
+    signal.throwIfAborted();
+    const backendMs = performance.now() - started;
+    this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata });
+    if (!/[\p{L}\p{N}]/u.test(reply.text)) return;
+    await this.speak(ready, turn, reply.text);
+    this.deps.logger.debug(`session ${ready.sessionId} turn ${turn.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
+  }
+
+  private async speak(ready: ReadySession, turn: Turn, text: string): Promise<void> {
+    const { signal } = turn.controller;
+    const audio = this.deps.tts.synthesize(text, ready.tts, signal);
+    const format = { content_type: audio.format.contentType, output_format: audio.format.name };
+    if (!audio.streaming) {
+      const pieces: Buffer[] = [];
+      try {
+        for await (const piece of audio.chunks) pieces.push(piece);
+      } catch (error) {
+        throw asTtsFailure(error, signal);
+      }
+      this.emit({ type: 'assistant.audio', audio: Buffer.concat(pieces).toString('base64'), ...format });
+      return;
+    }
+    this.emit({ type: 'assistant.audio.start', turn_id: turn.id, ...format });
+    let count = 0;
+    try {
+      for await (const chunk of audio.chunks) {
+        await this.deps.writer.sendPaced({ type: 'assistant.audio.chunk', turn_id: turn.id, audio: chunk.toString('base64'), ...format, chunk_index: ++count });
+      }
+    } catch (error) {
+      throw asTtsFailure(error, signal);
+    } finally {
+      if (this.state !== 'closed') this.emit({ type: 'assistant.audio.end', turn_id: turn.id, ...format, chunk_count: count });
+    }
+  }
+
+  private emit(event: ServerEvent): void {
+    this.deps.writer.send(event);
+  }
+
+  private reportError(error: unknown): void {
+    if (this.state === 'closed') return;
+    if (isVoiceError(error)) {
+      if (error.code === 'internal_error') this.deps.logger.error(error.stack ?? error.message);
+      this.emit({ type: 'error', code: error.code, message: error.message });
+      return;
+    }
+    this.deps.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    this.emit({ type: 'error', code: 'internal_error', message: 'Unexpected server error; the session is still usable.' });
+  }
+}
+
+function asTtsFailure(error: unknown, signal: AbortSignal): unknown {
+  if (signal.aborted) return error;
+  if (isVoiceError(error) && error.code !== 'internal_error') return error;
+  return new VoiceError('tts_failed', 'Speech synthesis failed for this reply; its text was delivered in assistant.message.', { cause: error });
+}

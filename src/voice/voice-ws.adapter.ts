@@ -1,0 +1,72 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { WsAdapter } from '@nestjs/platform-ws';
+import { isClientMessageType } from '@app/protocol';
+
+/** Internal event names the parser produces besides the client message types. */
+export const BINARY_AUDIO_EVENT = 'audio.binary';
+export const INVALID_FRAME_EVENT = 'protocol.invalid';
+
+export interface InvalidFrame {
+  code: 'invalid_json' | 'unknown_type';
+  message: string;
+}
+
+type WsData = string | Buffer | ArrayBuffer | Buffer[];
+
+/**
+ * Routes frames on the JSON field `type` (not Nest's `{event, data}`) and never drops one silently:
+ * binary frames become BINARY_AUDIO_EVENT, and anything unusable becomes INVALID_FRAME_EVENT so the
+ * gateway can answer with an `error` event.
+ */
+export function parseVoiceFrame(data: WsData): { event: string; data: unknown } {
+  if (typeof data !== 'string') {
+    const bytes = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+    return { event: BINARY_AUDIO_EVENT, data: bytes };
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(data);
+  } catch {
+    return invalid('invalid_json', 'Text frames must be JSON objects with a "type" field.');
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return invalid('invalid_json', 'Text frames must be JSON objects with a "type" field.');
+  }
+  const type = (parsed as Record<string, unknown>)['type'];
+  if (!isClientMessageType(type)) {
+    const shown = typeof type === 'string' ? `"${type.slice(0, 64)}"` : 'missing';
+    return invalid('unknown_type', `Unknown message type (${shown}); expected session.configure, audio.append, audio.commit or text.prompt.`);
+  }
+  return { event: type, data: parsed };
+}
+
+function invalid(code: InvalidFrame['code'], message: string): { event: string; data: InvalidFrame } {
+  return { event: INVALID_FRAME_EVENT, data: { code, message } };
+}
+
+export interface VoiceWsLimits {
+  maxPayloadBytes: number;
+}
+
+/**
+ * `ws` server options Nest does not set: a payload cap (oversize frames close with 1009), low
+ * fragment limits, and no permessage-deflate (PCM compresses badly and deflate costs memory).
+ */
+export class VoiceWsAdapter extends WsAdapter {
+  constructor(
+    app: INestApplicationContext,
+    private readonly limits: VoiceWsLimits,
+  ) {
+    super(app, { messageParser: parseVoiceFrame });
+  }
+
+  override create(port: number, options: Record<string, unknown> & { namespace?: string; server?: unknown; path?: string } = {}): unknown {
+    return super.create(port, {
+      ...options,
+      maxPayload: this.limits.maxPayloadBytes,
+      perMessageDeflate: false,
+      maxFragments: 64,
+      maxBufferedChunks: 1024,
+    });
+  }
+}

@@ -1,0 +1,102 @@
+import { Inject, Logger, UseFilters } from '@nestjs/common';
+import {
+  SubscribeMessage,
+  WebSocketGateway,
+  WebSocketServer,
+  type OnGatewayConnection,
+  type OnGatewayDisconnect,
+  type OnGatewayInit,
+} from '@nestjs/websockets';
+import type { WebSocket, WebSocketServer as WsServer } from 'ws';
+import { validateClientMessage, VOICE_WS_PATH, VoiceError } from '@app/protocol';
+import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { BINARY_AUDIO_EVENT, INVALID_FRAME_EVENT, type InvalidFrame } from './voice-ws.adapter.js';
+import { VoiceSessionRegistry } from './voice-session.registry.js';
+import { VoiceWsExceptionFilter } from './voice-ws-exception.filter.js';
+
+/**
+ * The WebSocket edge: validates each message and hands it to the connection's VoiceSession.
+ *
+ * Handlers take the raw `(socket, message)` arguments on purpose: without parameter decorators,
+ * pipes or guards, Nest calls them synchronously as each frame arrives, so the session sees
+ * messages in wire order (validation is synchronous for the same reason).
+ */
+@WebSocketGateway({ path: VOICE_WS_PATH })
+@UseFilters(VoiceWsExceptionFilter)
+export class VoiceGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
+  private readonly logger = new Logger(VoiceGateway.name);
+  private readonly alive = new WeakSet<WebSocket>();
+  private heartbeat?: NodeJS.Timeout;
+
+  @WebSocketServer() private server?: WsServer;
+
+  constructor(
+    private readonly sessions: VoiceSessionRegistry,
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+  ) {}
+
+  afterInit(server: WsServer): void {
+    // Pings keep load balancer idle timers from cutting quiet sessions and find dead peers.
+    this.heartbeat = setInterval(() => {
+      for (const socket of server.clients) {
+        if (!this.alive.has(socket)) {
+          socket.terminate();
+          continue;
+        }
+        this.alive.delete(socket);
+        socket.ping();
+      }
+    }, this.config.ws.pingIntervalMs);
+    this.heartbeat.unref();
+    server.once('close', () => clearInterval(this.heartbeat));
+  }
+
+  handleConnection(socket: WebSocket): void {
+    this.alive.add(socket);
+    socket.on('pong', () => this.alive.add(socket));
+    this.sessions.create(socket).start();
+    this.logger.debug(`connection opened (${this.sessions.openSessions} open)`);
+  }
+
+  handleDisconnect(socket: WebSocket): void {
+    this.sessions.remove(socket);
+    this.logger.debug(`connection closed (${this.sessions.openSessions} open)`);
+  }
+
+  @SubscribeMessage('session.configure')
+  onConfigure(socket: WebSocket, message: unknown): void {
+    this.session(socket).configure(validateClientMessage('session.configure', message));
+  }
+
+  @SubscribeMessage('audio.append')
+  onAudioAppend(socket: WebSocket, message: unknown): void {
+    this.session(socket).appendAudio(validateClientMessage('audio.append', message));
+  }
+
+  @SubscribeMessage(BINARY_AUDIO_EVENT)
+  onBinaryAudio(socket: WebSocket, audio: Buffer): void {
+    this.session(socket).appendBinaryAudio(audio);
+  }
+
+  @SubscribeMessage('audio.commit')
+  onAudioCommit(socket: WebSocket, message: unknown): void {
+    validateClientMessage('audio.commit', message);
+    this.session(socket).commitAudio();
+  }
+
+  @SubscribeMessage('text.prompt')
+  onTextPrompt(socket: WebSocket, message: unknown): void {
+    this.session(socket).prompt(validateClientMessage('text.prompt', message));
+  }
+
+  @SubscribeMessage(INVALID_FRAME_EVENT)
+  onInvalidFrame(_socket: WebSocket, frame: InvalidFrame): void {
+    throw new VoiceError(frame.code, frame.message);
+  }
+
+  private session(socket: WebSocket) {
+    const session = this.sessions.get(socket);
+    if (!session) throw new VoiceError('internal_error', 'No session for this connection.');
+    return session;
+  }
+}

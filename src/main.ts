@@ -1,12 +1,17 @@
 import 'reflect-metadata';
+import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
 import { configureApp, logLevelsFor } from './app.setup.js';
-import { ConfigurationError } from './config/environment.js';
+import { ConfigurationError, validateEnvironment } from './config/environment.js';
 
 async function bootstrap(): Promise<void> {
-  const app = await NestFactory.create(AppModule, { abortOnError: false, bufferLogs: true, logger: logLevelsFor(process.env['LOG_LEVEL'] ?? 'log') });
+  // Validate before Nest starts, so a bad environment prints its list of problems and nothing else.
+  // Variables already in the environment win over `.env`, as with ConfigModule.
+  if (existsSync('.env')) process.loadEnvFile('.env');
+  const env = validateEnvironment(process.env);
+  const app = await NestFactory.create(AppModule, { abortOnError: false, bufferLogs: true, logger: logLevelsFor(env.LOG_LEVEL) });
   const config = configureApp(app);
   await app.listen(config.http.port, config.http.host);
   Logger.log(`Voice Layer listening on http://${config.http.host}:${config.http.port} (WebSocket /v1/voice/ws, docs /docs)`, 'Bootstrap');

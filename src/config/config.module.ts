@@ -9,12 +9,13 @@ import { validateEnvironment } from './environment.js';
  */
 @Global()
 @Module({
-  imports: [ConfigModule.forRoot({ cache: true, envFilePath: '.env', validate: validateEnvironment })],
+  imports: [ConfigModule.forRoot({ cache: true, envFilePath: '.env' })],
   providers: [
     {
       provide: APP_CONFIG,
       inject: [ConfigService],
-      // ConfigModule has validated the environment and copied `.env` into process.env by now.
+      // ConfigModule has copied `.env` into process.env by now. Validating here (not in forRoot,
+      // which runs at import time) lets bootstrap catch the error and print it plainly.
       useFactory: (_config: ConfigService) => buildAppConfig(validateEnvironment(process.env)),
     },
   ],

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, Min, MinLength, validateSync, type ValidationError } from 'class-validator';
 import { TTS_OUTPUT_FORMATS } from '@app/protocol';
@@ -10,7 +11,8 @@ const toBool = ({ value }: { value: unknown }): unknown => {
   if (['false', '0', 'no', 'off', ''].includes(v)) return false;
   return value;
 };
-const toInt = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && /^-?\d+$/.test(value.trim()) ? Number(value) : value);
+const toInt = ({ value }: { value: unknown }): unknown =>
+  typeof value !== 'string' ? value : value.trim() === '' ? undefined : /^-?\d+$/.test(value.trim()) ? Number(value) : value;
 const emptyToUndefined = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
 
 /**
@@ -18,7 +20,7 @@ const emptyToUndefined = ({ value }: { value: unknown }): unknown => (typeof val
  * at boot and fails with one readable line per problem (values of secrets are never printed).
  */
 export class EnvironmentVariables {
-  @Transform(toInt) @IsInt() @Min(0) @Max(65535)
+  @Transform(toInt) @Max(65535) @Min(0) @IsInt()
   PORT = 8000;
 
   @IsString() @MinLength(1)
@@ -34,7 +36,7 @@ export class EnvironmentVariables {
   @Transform(emptyToUndefined) @IsOptional() @IsString()
   BACKEND_API_KEY?: string;
 
-  @Transform(toInt) @IsInt() @Min(1000) @Max(600_000)
+  @Transform(toInt) @Max(600_000) @Min(1000) @IsInt()
   BACKEND_TIMEOUT_MS = 30_000;
 
   @Transform(emptyToUndefined) @IsOptional() @IsString()
@@ -76,23 +78,23 @@ export class EnvironmentVariables {
   @IsIn(TTS_OUTPUT_FORMATS)
   TTS_OUTPUT_FORMAT = 'pcm_24000';
 
-  @Transform(toInt) @IsInt() @Min(20) @Max(1000)
+  @Transform(toInt) @Max(1000) @Min(20) @IsInt()
   TTS_CHUNK_MS = 160;
 
-  @Transform(toInt) @IsOptional() @IsInt() @Min(1) @Max(64)
+  @Transform(toInt) @IsOptional() @Max(64) @Min(1) @IsInt()
   TTS_WORKERS?: number;
 
   // --- WebSocket limits ---
-  @Transform(toInt) @IsInt() @Min(4096) @Max(16 * 1024 * 1024)
+  @Transform(toInt) @Max(16 * 1024 * 1024) @Min(4096) @IsInt()
   WS_MAX_PAYLOAD_BYTES = 256 * 1024;
 
-  @Transform(toInt) @IsInt() @Min(1000) @Max(300_000)
+  @Transform(toInt) @Max(300_000) @Min(1000) @IsInt()
   WS_PING_INTERVAL_MS = 25_000;
 
-  @Transform(toInt) @IsInt() @Min(16 * 1024) @Max(64 * 1024 * 1024)
+  @Transform(toInt) @Max(64 * 1024 * 1024) @Min(16 * 1024) @IsInt()
   WS_SEND_HIGH_WATER_BYTES = 256 * 1024;
 
-  @Transform(toInt) @IsInt() @Min(1) @Max(100)
+  @Transform(toInt) @Max(100) @Min(1) @IsInt()
   MAX_QUEUED_TURNS = 3;
 }
 
@@ -107,7 +109,7 @@ export class ConfigurationError extends Error {
 /** Validates and converts raw environment values; throws ConfigurationError. */
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
-  const problems = validateSync(env, { whitelist: false }).flatMap(describe);
+  const problems = validateSync(env, { whitelist: false, stopAtFirstError: true }).flatMap(describe);
   problems.push(...checkUrls(env));
   if (problems.length > 0) throw new ConfigurationError(problems);
   return env;

@@ -1,18 +1,22 @@
 const segmenter = new Intl.Segmenter('en', { granularity: 'sentence' });
 const MAX_PIECE_CHARS = 220;
+/** ICU breaks after these, but a sentence does not end there. */
+const ABBREVIATION_END = /(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|Mt|vs|etc|e\.g|i\.e|No)|\b[A-Z])\.$/;
 
 /**
  * Splits reply text into speakable pieces: sentences (ICU rules, so "Dr. Smith" or "3.5" stay whole),
  * and over-long sentences again at clause punctuation, so synthesis can start early.
  */
 export function splitSentences(text: string): string[] {
-  const pieces: string[] = [];
+  const sentences: string[] = [];
+  let carry = '';
   for (const { segment } of segmenter.segment(text)) {
-    const sentence = segment.trim();
-    if (!/[\p{L}\p{N}]/u.test(sentence)) continue;
-    pieces.push(...splitLong(sentence));
+    const sentence = `${carry}${segment}`;
+    carry = ABBREVIATION_END.test(sentence.trimEnd()) ? sentence : '';
+    if (!carry) sentences.push(sentence.trim());
   }
-  return pieces;
+  if (carry) sentences.push(carry.trim());
+  return sentences.filter((sentence) => /[\p{L}\p{N}]/u.test(sentence)).flatMap(splitLong);
 }
 
 function splitLong(sentence: string): string[] {

@@ -60,6 +60,15 @@ export class VoiceWsAdapter extends WsAdapter {
     super(app, { messageParser: parseVoiceFrame });
   }
 
+  /** Client-side socket errors (oversize frames, bad framing) are the peer's fault: one line, no stack. */
+  override bindErrorHandler(server: { on(event: string, listener: (...args: never[]) => void): unknown }): unknown {
+    server.on('connection', (socket: { on(event: 'error', listener: (error: Error) => void): void }) =>
+      socket.on('error', (error: Error) => this.logger.warn(`client connection error: ${error.message}`)),
+    );
+    server.on('error', (error: Error) => this.logger.error(error));
+    return server;
+  }
+
   override create(port: number, options: Record<string, unknown> & { namespace?: string; server?: unknown; path?: string } = {}): unknown {
     return super.create(port, {
       ...options,

@@ -11,11 +11,13 @@ import type { WebSocket, WebSocketServer as WsServer } from 'ws';
 import { validateClientMessage, VOICE_WS_PATH, VoiceError } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { BINARY_AUDIO_EVENT, INVALID_FRAME_EVENT, type InvalidFrame } from './voice-ws.adapter.js';
+import type { VoiceSession } from './session/voice-session.js';
 import { VoiceSessionRegistry } from './voice-session.registry.js';
 import { VoiceWsExceptionFilter } from './voice-ws-exception.filter.js';
 
 /**
- * The WebSocket edge: validates each message and hands it to the connection's VoiceSession.
+ * The WebSocket edge: validates each message and hands it to the connection's VoiceSession;
+ * anything that escapes (no session) reaches VoiceWsExceptionFilter.
  *
  * Handlers take the raw `(socket, message)` arguments on purpose: without parameter decorators,
  * pipes or guards, Nest calls them synchronously as each frame arrives, so the session sees
@@ -65,38 +67,51 @@ export class VoiceGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
 
   @SubscribeMessage('session.configure')
   onConfigure(socket: WebSocket, message: unknown): void {
-    this.session(socket).configure(validateClientMessage('session.configure', message));
+    this.dispatch(socket, (session) => session.configure(validateClientMessage('session.configure', message)));
   }
 
   @SubscribeMessage('audio.append')
   onAudioAppend(socket: WebSocket, message: unknown): void {
-    this.session(socket).appendAudio(validateClientMessage('audio.append', message));
+    this.dispatch(socket, (session) => session.appendAudio(validateClientMessage('audio.append', message)));
   }
 
   @SubscribeMessage(BINARY_AUDIO_EVENT)
   onBinaryAudio(socket: WebSocket, audio: Buffer): void {
-    this.session(socket).appendBinaryAudio(audio);
+    this.dispatch(socket, (session) => session.appendBinaryAudio(audio));
   }
 
   @SubscribeMessage('audio.commit')
   onAudioCommit(socket: WebSocket, message: unknown): void {
-    validateClientMessage('audio.commit', message);
-    this.session(socket).commitAudio();
+    this.dispatch(socket, (session) => {
+      validateClientMessage('audio.commit', message);
+      session.commitAudio();
+    });
   }
 
   @SubscribeMessage('text.prompt')
   onTextPrompt(socket: WebSocket, message: unknown): void {
-    this.session(socket).prompt(validateClientMessage('text.prompt', message));
+    this.dispatch(socket, (session) => session.prompt(validateClientMessage('text.prompt', message)));
   }
 
   @SubscribeMessage(INVALID_FRAME_EVENT)
-  onInvalidFrame(_socket: WebSocket, frame: InvalidFrame): void {
-    throw new VoiceError(frame.code, frame.message);
+  onInvalidFrame(socket: WebSocket, frame: InvalidFrame): void {
+    this.dispatch(socket, () => {
+      throw new VoiceError(frame.code, frame.message);
+    });
   }
 
-  private session(socket: WebSocket) {
+  /**
+   * Runs a handler against the socket's session. Input errors go into the session's ordered queue
+   * right away, so the `error` lands between the events of the frames before and after it (a thrown
+   * error would reach the exception filter only after later frames in the same read were handled).
+   */
+  private dispatch(socket: WebSocket, handle: (session: VoiceSession) => void): void {
     const session = this.sessions.get(socket);
     if (!session) throw new VoiceError('internal_error', 'No session for this connection.');
-    return session;
+    try {
+      handle(session);
+    } catch (error) {
+      session.rejectInput(error);
+    }
   }
 }

@@ -1,3 +1,4 @@
+import 'reflect-metadata';
 import { IsOptional, IsString, Length, MaxLength, MinLength } from 'class-validator';
 
 export class RegisterBody {

@@ -35,6 +35,9 @@ describe('text turn on embedded defaults', () => {
     client.send(EXAMPLE_CONFIGURE);
     const configured = await client.expect('session.configured');
     assert.equal(configured.session_id, 'demo-session-1');
+    const sttStarted = await client.expect('stt.session_started');
+    assert.equal(sttStarted.config['commit_strategy'], 'vad');
+    assert.equal(sttStarted.config['vad_silence_threshold_secs'], 1.0);
 
     client.send({ type: 'text.prompt', text: 'What is the weather like in Paris today?' });
     const events = await client.until((e) => e.type === 'assistant.audio.end' || e.type === 'error', { timeoutMs: 20_000 });
@@ -111,6 +114,7 @@ describe('text turn on embedded defaults', () => {
     client.send({ type: 'session.configure' });
     const configured = await client.expect('session.configured');
     assert.match(configured.session_id, /^[0-9a-f-]{36}$/);
+    assert.equal((await client.expect('stt.session_started')).session_id, configured.session_id);
   });
 
   it('delivers ulaw_8000 as 8-bit samples', async () => {

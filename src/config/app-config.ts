@@ -17,6 +17,7 @@ export interface AppConfig {
   llm: { apiKey?: string; provider: string; model?: string; baseUrl?: string; systemPrompt?: string };
   elevenlabs: { apiKey?: string; voiceId: string; baseUrl: string };
   tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number };
+  stt: { workers: number; localModelDir: string };
   ws: { maxPayloadBytes: number; pingIntervalMs: number; sendHighWaterBytes: number };
   session: { maxQueuedTurns: number };
 }
@@ -48,6 +49,7 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       chunkMs: env.TTS_CHUNK_MS,
       workers: env.TTS_WORKERS ?? Math.max(1, availableParallelism()),
     },
+    stt: { workers: env.STT_WORKERS ?? Math.max(1, availableParallelism()), localModelDir: env.LOCAL_STT_MODEL_DIR },
     ws: {
       maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
       pingIntervalMs: env.WS_PING_INTERVAL_MS,

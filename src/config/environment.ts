@@ -84,6 +84,13 @@ export class EnvironmentVariables {
   @Transform(toInt) @IsOptional() @Max(64) @Min(1) @IsInt()
   TTS_WORKERS?: number;
 
+  // --- embedded STT ---
+  @Transform(toInt) @IsOptional() @Max(64) @Min(1) @IsInt()
+  STT_WORKERS?: number;
+
+  @IsString() @MinLength(1)
+  LOCAL_STT_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
+
   // --- WebSocket limits ---
   @Transform(toInt) @Max(16 * 1024 * 1024) @Min(4096) @IsInt()
   WS_MAX_PAYLOAD_BYTES = 256 * 1024;

@@ -19,7 +19,10 @@ export interface EffectiveSttConfig {
 export interface SttStreamListener {
   started(info: { session_id: string; config: Record<string, unknown> }): void;
   partial(text: string): void;
-  committed(text: string): void;
+  /** `trigger` says what ended the segment: the VAD, or the client's `audio.commit`. */
+  committed(text: string, trigger: 'vad' | 'manual'): void;
+  /** The user started speaking (for interruption handling). */
+  speechStarted(): void;
   failed(error: VoiceError): void;
 }
 
@@ -44,7 +47,7 @@ export interface SttProvider {
   readonly id: ProviderId;
   info(): SttProviderInfo;
   resolveConfig(dto: SttConfigDto | undefined): EffectiveSttConfig;
-  open(config: EffectiveSttConfig, listener: SttStreamListener): SttStream;
+  open(sessionId: string, config: EffectiveSttConfig, listener: SttStreamListener): SttStream;
 }
 
 export const STT_PROVIDERS = Symbol('STT_PROVIDERS');

@@ -33,9 +33,15 @@ export class SttService {
     return provider.resolveConfig(dto);
   }
 
-  open(config: EffectiveSttConfig, listener: SttStreamListener): SttStream {
+  /** Why a session gets no speech input: the reasons of the providers that are down. */
+  unavailableReason(): string {
+    const reasons = this.describe().filter((p) => !p.available && p.reason).map((p) => `${p.id}: ${p.reason}`);
+    return reasons.length > 0 ? reasons.join('; ') : 'no speech-to-text provider is configured';
+  }
+
+  open(sessionId: string, config: EffectiveSttConfig, listener: SttStreamListener): SttStream {
     const provider = this.providers.get(config.provider);
     if (!provider) throw new VoiceError('stt_unavailable', `STT provider "${config.provider}" is not available on this server.`);
-    return provider.open(config, listener);
+    return provider.open(sessionId, config, listener);
   }
 }

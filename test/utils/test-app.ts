@@ -7,11 +7,14 @@ import { AppModule } from '../../src/app.module.js';
 import { configureApp } from '../../src/app.setup.js';
 import { APP_CONFIG, buildAppConfig } from '../../src/config/app-config.js';
 import { validateEnvironment } from '../../src/config/environment.js';
+import { SttService } from '../../src/stt/stt.service.js';
 
 export interface TestApp {
   app: INestApplication;
   httpUrl: string;
   wsUrl: string;
+  /** Whether configured sessions get speech recognition (and so `stt.session_started`). */
+  sttAvailable: boolean;
   connect(): Promise<VoiceTestClient>;
   close(): Promise<void>;
 }
@@ -21,7 +24,7 @@ export interface TestApp {
  * `env` is what the process environment would hold; one TTS worker keeps tests light.
  */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
-  const config = buildAppConfig(validateEnvironment({ TTS_WORKERS: '1', LOG_LEVEL: 'warn', ...env }));
+  const config = buildAppConfig(validateEnvironment({ TTS_WORKERS: '1', STT_WORKERS: '1', LOG_LEVEL: 'warn', ...env }));
   const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).overrideProvider(APP_CONFIG).useValue(config).compile();
   const app = moduleRef.createNestApplication({ logger: ['error', 'warn'] });
   configureApp(app);
@@ -33,6 +36,7 @@ export async function startTestApp(env: Record<string, string> = {}): Promise<Te
     app,
     httpUrl,
     wsUrl,
+    sttAvailable: app.get(SttService).defaultProvider !== undefined,
     async connect() {
       const client = await VoiceTestClient.connect(wsUrl);
       clients.push(client);
@@ -52,10 +56,11 @@ export async function connectReady(testApp: TestApp): Promise<VoiceTestClient> {
   return client;
 }
 
-/** Connects, configures and reads up to `session.configured`. */
+/** Connects, configures and reads up to `session.configured` (and `stt.session_started` when STT runs). */
 export async function connectConfigured(testApp: TestApp, configure: Record<string, unknown> = {}): Promise<VoiceTestClient> {
   const client = await connectReady(testApp);
   client.send({ type: 'session.configure', ...configure });
   await client.expect('session.configured');
+  if (testApp.sttAvailable) await client.expect('stt.session_started');
   return client;
 }

@@ -21,6 +21,7 @@ export const ERROR_CODES = {
   sample_rate_mismatch: 'The chunk `sample_rate` differs from the session rate; the chunk was dropped.',
   stt_unavailable: 'Speech input is not available on this server or session; use `text.prompt`.',
   unsupported_output_format: 'The TTS provider cannot produce that `output_format`; pick one listed in /v1/voice/config.',
+  unsupported_language: 'The STT provider does not support this `stt.language_code`.',
   provider_unavailable: 'The requested STT/TTS provider is not available on this server.',
   tts_failed: 'Speech synthesis failed; the reply text was still delivered in `assistant.message`.',
   turn_queue_full: 'Too many turns are waiting; this prompt was dropped. Wait for the current reply.',

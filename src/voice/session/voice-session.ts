@@ -11,7 +11,7 @@ import {
 } from '@app/protocol';
 import type { BackendChatService, SessionRegistration } from '../../backend-chat/backend-chat.service.js';
 import { SerialQueue } from '../../common/serial-queue.js';
-import type { EffectiveSttConfig, SttStream } from '../../stt/stt-provider.js';
+import type { EffectiveSttConfig, SttStream, SttStreamListener } from '../../stt/stt-provider.js';
 import type { SttService } from '../../stt/stt.service.js';
 import type { EffectiveTtsConfig } from '../../tts/tts-provider.js';
 import type { TtsService } from '../../tts/tts.service.js';
@@ -123,6 +123,33 @@ export class VoiceSession {
     this.state = 'ready';
     this.deps.logger.log(`session ${sessionId} configured (backend: ${registration.source}, tts: ${ttsConfig.provider}, stt: ${sttConfig?.provider ?? 'none'})`);
     this.emit({ type: 'session.configured', session_id: sessionId });
+    if (sttConfig) this.stt = stt.open(sessionId, sttConfig, this.sttListener());
+  }
+
+  /** Recognition results become transcript events; a non-empty commit starts an assistant turn. */
+  private sttListener(): SttStreamListener {
+    return {
+      started: (info) => this.emit({ type: 'stt.session_started', session_id: info.session_id, config: info.config }),
+      partial: (text) => this.emit({ type: 'transcript.partial', text }),
+      speechStarted: () => undefined,
+      committed: (text, trigger) => {
+        if (this.state !== 'ready' || !this.ready) return;
+        // VAD commits of noise carry no words: no event, no turn. A client's commit is always answered.
+        if (!text && trigger === 'vad') return;
+        this.emit({ type: 'transcript.committed', text });
+        if (!text) return;
+        try {
+          this.enqueueTurn(this.ready, text);
+        } catch (error) {
+          this.reportError(error);
+        }
+      },
+      failed: (error) => {
+        this.stt?.close();
+        this.stt = undefined;
+        this.reportError(error);
+      },
+    };
   }
 
   private requireReady(): ReadySession {
@@ -132,17 +159,22 @@ export class VoiceSession {
 
   private requireStt(ready: ReadySession): SttStream {
     if (!ready.stt) {
-      throw new VoiceError('stt_unavailable', 'Speech input is not available on this server (no speech-to-text provider is installed); use text.prompt.');
+      throw new VoiceError('stt_unavailable', `Speech input is not available on this server (${this.deps.stt.unavailableReason()}); use text.prompt.`);
     }
-    if (!this.stt) throw new VoiceError('stt_unavailable', 'Speech recognition is not running for this session.');
+    if (!this.stt) throw new VoiceError('stt_unavailable', 'Speech recognition stopped for this session; reconnect to use speech input again.');
     return this.stt;
   }
 
   private pushAudio(ready: ReadySession, audio: Buffer, sampleRate?: number, previousText?: string): void {
     const stream = this.requireStt(ready);
-    if (sampleRate !== undefined && sampleRate !== ready.stt?.sample_rate) {
-      throw new VoiceError('sample_rate_mismatch', `audio.append sample_rate ${sampleRate} differs from the session's ${ready.stt?.sample_rate} Hz; chunk dropped.`);
+    const config = ready.stt!;
+    if (sampleRate !== undefined && sampleRate !== config.sample_rate) {
+      throw new VoiceError('sample_rate_mismatch', `audio.append sample_rate ${sampleRate} differs from the session's ${config.sample_rate} Hz; chunk dropped.`);
     }
+    if (config.audio_format.startsWith('pcm') && audio.length % 2 !== 0) {
+      throw new VoiceError('invalid_audio', `PCM16 audio needs an even number of bytes; got ${audio.length}. Chunk dropped.`);
+    }
+    if (audio.length === 0) return;
     stream.push(audio, previousText);
   }
 

@@ -1,0 +1,160 @@
+import { availableParallelism } from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { DEBIAN_PACKAGES } from './errors.js';
+import type { CommitReason, FromWorker, LocalSttStreamConfig, ToWorker } from './local-stt.protocol.js';
+import type { LocalSttWorkerData } from './local-stt.worker.js';
+
+export interface LocalSttListener {
+  speechStart(): void;
+  partial(text: string): void;
+  committed(text: string, reason: CommitReason): void;
+  failed(message: string): void;
+}
+
+export interface LocalSttStream {
+  /** Input bytes in the stream's codec and rate; copied, so the caller may reuse the buffer. */
+  push(bytes: Uint8Array): void;
+  commit(): void;
+  close(): void;
+}
+
+export interface LocalSttPoolOptions {
+  threads?: number;
+  partialIntervalMs?: number;
+  maxIdleDecoders?: number;
+  /** Directory of the en-US model (Debian layout); default /usr/share/pocketsphinx/model/en-us. */
+  modelDir?: string;
+}
+
+/** Thrown by LocalSttPool.start when the engine cannot run here; the message names the packages to install. */
+export class LocalSttUnavailableError extends Error {
+  constructor(detail: string) {
+    super(`Local speech recognition is unavailable: ${detail}. Install the Debian packages ${DEBIAN_PACKAGES.join(' ')}.`);
+    this.name = 'LocalSttUnavailableError';
+  }
+}
+
+interface WorkerSlot {
+  worker: Worker;
+  streams: Map<number, LocalSttListener>;
+}
+
+/**
+ * Main-thread side of the embedded speech recogniser: worker threads (one per core by default),
+ * each serving many streams. A stream stays on its worker; a worker that dies fails its streams
+ * and is replaced.
+ */
+export class LocalSttPool {
+  private readonly slots: WorkerSlot[] = [];
+  private nextStreamId = 1;
+  private closing = false;
+
+  private constructor(private readonly data: LocalSttWorkerData) {}
+
+  static async start(options: LocalSttPoolOptions = {}): Promise<LocalSttPool> {
+    const pool = new LocalSttPool({
+      partialIntervalMs: options.partialIntervalMs ?? 300,
+      maxIdleDecoders: options.maxIdleDecoders ?? 2,
+      modelDir: options.modelDir,
+    });
+    const threads = options.threads ?? availableParallelism();
+    try {
+      for (let i = 0; i < threads; i++) pool.slots.push(await pool.spawn());
+    } catch (error) {
+      await pool.close();
+      throw error;
+    }
+    return pool;
+  }
+
+  get threads(): number {
+    return this.slots.length;
+  }
+
+  get openStreams(): number {
+    return this.slots.reduce((n, slot) => n + slot.streams.size, 0);
+  }
+
+  openStream(config: LocalSttStreamConfig, listener: LocalSttListener): LocalSttStream {
+    const slot = this.slots.reduce((best, candidate) => (candidate.streams.size < best.streams.size ? candidate : best));
+    const streamId = this.nextStreamId++;
+    slot.streams.set(streamId, listener);
+    const send = (message: ToWorker, transfer: ArrayBuffer[] = []) => {
+      if (slot.streams.has(streamId)) slot.worker.postMessage(message, transfer);
+    };
+    send({ type: 'open', streamId, config });
+    return {
+      push: (bytes) => {
+        // A copy of exactly these bytes (Buffer#slice would share, and transferring would detach, the caller's memory).
+        const copy = new Uint8Array(bytes).buffer as ArrayBuffer;
+        send({ type: 'audio', streamId, bytes: copy }, [copy]);
+      },
+      commit: () => send({ type: 'commit', streamId }),
+      close: () => {
+        send({ type: 'close', streamId });
+        slot.streams.delete(streamId);
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    await Promise.all(this.slots.splice(0).map((slot) => slot.worker.terminate()));
+  }
+
+  private spawn(): Promise<WorkerSlot> {
+    const worker = new Worker(new URL('./local-stt.worker.js', import.meta.url), {
+      workerData: this.data,
+      execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
+    });
+    const slot: WorkerSlot = { worker, streams: new Map() };
+    return new Promise((resolve, reject) => {
+      let ready = false;
+      worker.on('message', (message: FromWorker) => {
+        if (message.type === 'ready') {
+          ready = true;
+          resolve(slot);
+        } else if (message.type === 'fatal') {
+          reject(new LocalSttUnavailableError(message.message));
+          void worker.terminate();
+        } else {
+          this.dispatch(slot, message);
+        }
+      });
+      worker.on('error', (error) => {
+        if (!ready) reject(new LocalSttUnavailableError(error.message));
+      });
+      worker.on('exit', () => {
+        if (!ready || this.closing) return;
+        for (const listener of slot.streams.values()) listener.failed('the speech recognition worker stopped');
+        slot.streams.clear();
+        const index = this.slots.indexOf(slot);
+        if (index >= 0) {
+          this.spawn().then(
+            (replacement) => (this.slots[index] = replacement),
+            () => this.slots.splice(this.slots.indexOf(slot), 1),
+          );
+        }
+      });
+    });
+  }
+
+  private dispatch(slot: WorkerSlot, message: Exclude<FromWorker, { type: 'ready' | 'fatal' }>): void {
+    const listener = slot.streams.get(message.streamId);
+    if (!listener) return;
+    switch (message.type) {
+      case 'speech_start':
+        listener.speechStart();
+        return;
+      case 'partial':
+        listener.partial(message.text);
+        return;
+      case 'committed':
+        listener.committed(message.text, message.reason);
+        return;
+      case 'error':
+        listener.failed(message.message);
+        return;
+    }
+  }
+}

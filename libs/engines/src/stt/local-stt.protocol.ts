@@ -1,0 +1,30 @@
+/** Messages between LocalSttPool (main thread) and local-stt.worker (worker thread). */
+import type { TurnConfig } from '../vad/turn-segmenter.js';
+
+export type VadSettings = Pick<TurnConfig, 'vadThreshold' | 'vadSilenceThresholdSecs' | 'minSpeechDurationMs' | 'minSilenceDurationMs'>;
+
+export interface LocalSttStreamConfig {
+  /** Input encoding: PCM16LE, or 8-bit mu-law. */
+  codec: 'pcm' | 'ulaw';
+  sampleRate: number;
+  /** `vad`: Silero VAD ends turns; `manual`: only commit() does. */
+  commitStrategy: 'vad' | 'manual';
+  vad: VadSettings;
+}
+
+export type CommitReason = 'vad' | 'manual';
+
+export type ToWorker =
+  | { type: 'open'; streamId: number; config: LocalSttStreamConfig }
+  /** Raw input bytes in the stream's codec and rate (transferred). */
+  | { type: 'audio'; streamId: number; bytes: ArrayBuffer }
+  | { type: 'commit'; streamId: number }
+  | { type: 'close'; streamId: number };
+
+export type FromWorker =
+  | { type: 'ready' }
+  | { type: 'fatal'; message: string }
+  | { type: 'speech_start'; streamId: number }
+  | { type: 'partial'; streamId: number; text: string }
+  | { type: 'committed'; streamId: number; text: string; reason: CommitReason }
+  | { type: 'error'; streamId: number; message: string };

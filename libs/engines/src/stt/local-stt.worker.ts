@@ -1,0 +1,230 @@
+/**
+ * Worker thread of the embedded speech recogniser. Per stream: decode mu-law, resample to 16 kHz,
+ * Silero VAD + turn segmentation (commit_strategy "vad"), and PocketSphinx decoding of the speech
+ * only, with ~300 ms of pre-roll. Models load once per worker; decoders (~58 MB each) are lent to
+ * a stream for one utterance and reused, so memory follows concurrent speakers, not sessions.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import alawmulaw from 'alawmulaw';
+import { createStreamResampler, type StreamResampler } from '@app/audio';
+import { SileroVad } from '../vad/silero-vad.js';
+import { VadStream } from '../vad/vad-stream.js';
+import type { TurnEvent } from '../vad/turn-segmenter.js';
+import { PocketSphinxEngine, type PocketSphinxDecoder } from './pocketsphinx.ffi.js';
+import { enUsModel, SAMPLE_RATE } from './model.js';
+import type { CommitReason, FromWorker, LocalSttStreamConfig, ToWorker } from './local-stt.protocol.js';
+
+export interface LocalSttWorkerData {
+  partialIntervalMs: number;
+  maxIdleDecoders: number;
+  modelDir?: string;
+}
+
+const PRE_ROLL_MS = 300;
+/**
+ * Telephone-band input (8 kHz) upsampled to 16 kHz has an empty 4-8 kHz band; the log mel
+ * energies of empty bands are far outside what the 16 kHz en-US model was trained on, and
+ * recognition collapses. A noise floor at about -54 dBFS fills them (measured: the flite prompt
+ * at ulaw_8000 goes from garbled to word-for-word), and is inaudible next to speech.
+ */
+const NARROWBAND_NOISE_AMPLITUDE = 64;
+const RING_MS = 3000;
+const port = parentPort!;
+const options = workerData as LocalSttWorkerData;
+const post = (message: FromWorker): void => port.postMessage(message);
+
+/** The last few seconds of a stream's 16 kHz audio, addressed by absolute sample index. */
+class AudioRing {
+  private chunks: Array<{ start: number; samples: Int16Array }> = [];
+  private end = 0;
+
+  push(samples: Int16Array): void {
+    this.chunks.push({ start: this.end, samples });
+    this.end += samples.length;
+    const keepFrom = this.end - (RING_MS * SAMPLE_RATE) / 1000;
+    while (this.chunks.length > 1 && this.chunks[0]!.start + this.chunks[0]!.samples.length < keepFrom) this.chunks.shift();
+  }
+
+  /** Audio from `ms` (stream time) to now. */
+  since(ms: number): Int16Array {
+    const from = Math.max(0, Math.floor((ms * SAMPLE_RATE) / 1000));
+    const parts = this.chunks.filter((c) => c.start + c.samples.length > from).map((c) => c.samples.subarray(Math.max(0, from - c.start)));
+    const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
+    let offset = 0;
+    for (const part of parts) {
+      out.set(part, offset);
+      offset += part.length;
+    }
+    return out;
+  }
+}
+
+class Recognizers {
+  private readonly idle: PocketSphinxDecoder[] = [];
+  constructor(private readonly engine: PocketSphinxEngine) {}
+
+  acquire(): PocketSphinxDecoder {
+    const decoder = this.idle.pop() ?? this.engine.createDecoder();
+    decoder.startUtterance();
+    return decoder;
+  }
+
+  release(decoder: PocketSphinxDecoder): void {
+    try {
+      decoder.reset();
+      if (this.idle.length < options.maxIdleDecoders) {
+        this.idle.push(decoder);
+        return;
+      }
+    } catch {
+      // a decoder that cannot be reset is not reused
+    }
+    decoder.free();
+  }
+}
+
+class Stream {
+  private chain: Promise<void> = Promise.resolve();
+  private resampler?: StreamResampler;
+  private vad?: VadStream;
+  private decoder?: PocketSphinxDecoder;
+  private readonly ring = new AudioRing();
+  private lastPartial = '';
+  private lastPartialAt = 0;
+  private closed = false;
+
+  constructor(
+    private readonly id: number,
+    private readonly config: LocalSttStreamConfig,
+    private readonly recognizers: Recognizers,
+    private readonly silero: SileroVad,
+  ) {
+    this.enqueue(async () => {
+      if (config.sampleRate !== SAMPLE_RATE) this.resampler = await createStreamResampler(config.sampleRate, SAMPLE_RATE);
+      if (config.commitStrategy === 'vad') this.vad = new VadStream(silero.createScorer(512), config.vad);
+    });
+  }
+
+  audio(bytes: ArrayBuffer): void {
+    this.enqueue(() => this.process(this.decode(bytes)));
+  }
+
+  commit(): void {
+    this.enqueue(async () => {
+      // Audio queued before the commit is already processed (same chain); close the VAD's turn too.
+      await this.vad?.flush();
+      this.finish('manual');
+    });
+  }
+
+  close(): void {
+    this.enqueue(() => {
+      this.closed = true;
+      if (this.decoder) this.recognizers.release(this.decoder);
+      this.decoder = undefined;
+      this.resampler?.destroy();
+    });
+  }
+
+  private enqueue(step: () => void | Promise<void>): void {
+    this.chain = this.chain.then(async () => {
+      if (!this.closed) await step();
+    }).catch((error: unknown) => {
+      post({ type: 'error', streamId: this.id, message: error instanceof Error ? error.message : String(error) });
+    });
+  }
+
+  private decode(bytes: ArrayBuffer): Int16Array {
+    const pcm = this.config.codec === 'ulaw' ? alawmulaw.mulaw.decode(new Uint8Array(bytes)) : new Int16Array(bytes);
+    const resampled = this.resampler ? this.resampler.process(pcm) : pcm;
+    if (this.config.sampleRate < SAMPLE_RATE) this.addNoiseFloor(resampled);
+    return resampled;
+  }
+
+  private noiseSeed = 0x2545f491;
+
+  private addNoiseFloor(samples: Int16Array): void {
+    for (let i = 0; i < samples.length; i++) {
+      // xorshift32: cheap, deterministic white noise
+      this.noiseSeed ^= this.noiseSeed << 13;
+      this.noiseSeed ^= this.noiseSeed >>> 17;
+      this.noiseSeed ^= this.noiseSeed << 5;
+      const noise = ((this.noiseSeed >>> 0) / 0xffffffff - 0.5) * 2 * NARROWBAND_NOISE_AMPLITUDE;
+      samples[i] = Math.max(-32768, Math.min(32767, Math.round(samples[i]! + noise)));
+    }
+  }
+
+  private async process(pcm: Int16Array): Promise<void> {
+    if (!this.vad) {
+      this.decoder ??= this.recognizers.acquire();
+      this.feed(pcm);
+      return;
+    }
+    this.ring.push(pcm);
+    const events: TurnEvent[] = await this.vad.push(pcm);
+    if (this.decoder) this.feed(pcm);
+    for (const event of events) {
+      if (event.type === 'speech_start' && !this.decoder) {
+        this.decoder = this.recognizers.acquire();
+        post({ type: 'speech_start', streamId: this.id });
+        this.feed(this.ring.since(event.startMs - PRE_ROLL_MS));
+      } else if (event.type === 'commit') {
+        this.finish('vad');
+      }
+    }
+  }
+
+  private feed(pcm: Int16Array): void {
+    this.decoder!.process(pcm);
+    const now = performance.now();
+    if (now - this.lastPartialAt < options.partialIntervalMs) return;
+    this.lastPartialAt = now;
+    const text = this.decoder!.hypothesis();
+    if (text && text !== this.lastPartial) {
+      this.lastPartial = text;
+      post({ type: 'partial', streamId: this.id, text });
+    }
+  }
+
+  private finish(reason: CommitReason): void {
+    const text = this.decoder ? this.decoder.endUtterance() : '';
+    if (this.decoder) this.recognizers.release(this.decoder);
+    this.decoder = undefined;
+    this.lastPartial = '';
+    post({ type: 'committed', streamId: this.id, text, reason });
+  }
+}
+
+async function main(): Promise<void> {
+  let engine: PocketSphinxEngine;
+  let silero: SileroVad;
+  try {
+    engine = PocketSphinxEngine.load({ model: enUsModel(options.modelDir) });
+    silero = await SileroVad.load();
+  } catch (error) {
+    post({ type: 'fatal', message: error instanceof Error ? error.message : String(error) });
+    return;
+  }
+  const recognizers = new Recognizers(engine);
+  const streams = new Map<number, Stream>();
+  port.on('message', (message: ToWorker) => {
+    switch (message.type) {
+      case 'open':
+        streams.set(message.streamId, new Stream(message.streamId, message.config, recognizers, silero));
+        return;
+      case 'audio':
+        streams.get(message.streamId)?.audio(message.bytes);
+        return;
+      case 'commit':
+        streams.get(message.streamId)?.commit();
+        return;
+      case 'close':
+        streams.get(message.streamId)?.close();
+        streams.delete(message.streamId);
+        return;
+    }
+  });
+  post({ type: 'ready' });
+}
+
+void main();

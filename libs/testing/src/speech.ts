@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import alawmulaw from 'alawmulaw';
+import { decodeWav, resamplePcm16, samplesToBuffer } from '@app/audio';
+import { FliteSynthesizer } from '@app/engines';
+import type { VoiceTestClient } from './voice-test-client.js';
+
+/** The shared human speech recordings (16 kHz mono) with their reference transcripts. */
+export const SHARED_SPEECH_DIR = new URL('../../../../../shared/speech/', import.meta.url);
+export const SHARED_RECORDINGS: Record<string, string> = {
+  'jfk.wav': 'and so my fellow americans ask not what your country can do for you ask what you can do for your country',
+  'librivox-austen-0870.wav': 'and mister john dashwood had then leisure to consider how much there might be prudently in his power to do for them',
+  'librivox-austen-0880.wav': 'he was not an ill disposed young man',
+  'librivox-austen-0890.wav': 'unless to be rather cold hearted and rather selfish is to be ill disposed',
+};
+
+export function readSharedRecording(name: string): Buffer {
+  const audio = decodeWav(readFileSync(new URL(name, SHARED_SPEECH_DIR)));
+  if (audio.sampleRate !== 16000) throw new Error(`${name} is not 16 kHz`);
+  return samplesToBuffer(audio.samples);
+}
+
+/** Synthesises `text` with flite (voice slt) as PCM16 at `sampleRate`. */
+export async function synthesizeSpeech(synthesizer: FliteSynthesizer, text: string, sampleRate = 16000): Promise<Buffer> {
+  const result = await synthesizer.synthesize({ text, voice: 'slt', sampleRate, speed: 1 });
+  return Buffer.from(result.pcm);
+}
+
+export function silence(seconds: number, sampleRate = 16000): Buffer {
+  return Buffer.alloc(Math.round(seconds * sampleRate) * 2);
+}
+
+export async function resamplePcmBuffer(pcm: Buffer, fromRate: number, toRate: number): Promise<Buffer> {
+  const samples = new Int16Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.byteLength));
+  return samplesToBuffer(await resamplePcm16(samples, fromRate, toRate));
+}
+
+export function toMulaw(pcm: Buffer): Buffer {
+  const samples = new Int16Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.byteLength));
+  return Buffer.from(alawmulaw.mulaw.encode(samples));
+}
+
+export interface StreamOptions {
+  /** Bytes per second of the encoded audio (rate x 2 for PCM16, rate for mu-law). */
+  bytesPerSecond: number;
+  chunkMs?: number;
+  /** 1 = real time; 4 = four times faster; 0 = as fast as possible. */
+  speed?: number;
+  mode?: 'binary' | 'base64';
+  sampleRate?: number;
+}
+
+/** Streams audio the way a client would: fixed-duration chunks, paced against the wall clock. */
+export async function streamAudio(client: VoiceTestClient, audio: Buffer, options: StreamOptions): Promise<void> {
+  const chunkMs = options.chunkMs ?? 100;
+  const speed = options.speed ?? 1;
+  let chunkBytes = Math.round((options.bytesPerSecond * chunkMs) / 1000);
+  chunkBytes -= chunkBytes % 2;
+  const started = performance.now();
+  for (let offset = 0, i = 0; offset < audio.length; offset += chunkBytes, i++) {
+    const chunk = audio.subarray(offset, offset + chunkBytes);
+    if (options.mode === 'base64') {
+      client.send({ type: 'audio.append', audio: chunk.toString('base64'), ...(options.sampleRate ? { sample_rate: options.sampleRate } : {}) });
+    } else {
+      client.sendRaw(chunk);
+    }
+    if (speed > 0) {
+      const due = started + ((i + 1) * chunkMs) / speed;
+      await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
+    }
+  }
+}
+
+/** Word error rate of a hypothesis against a reference (both lower-cased, punctuation dropped). */
+export function wordErrorRate(reference: string, hypothesis: string): number {
+  const words = (s: string) => s.toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').split(/\s+/).filter(Boolean);
+  const ref = words(reference);
+  const hyp = words(hypothesis);
+  let previous = Array.from({ length: hyp.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= ref.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= hyp.length; j++) {
+      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (ref[i - 1] === hyp[j - 1] ? 0 : 1));
+    }
+    previous = current;
+  }
+  return ref.length === 0 ? (hyp.length === 0 ? 0 : 1) : previous[hyp.length]! / ref.length;
+}
+
+export function normalizeWords(text: string): string {
+  return text.toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').replace(/\s+/g, ' ').trim();
+}

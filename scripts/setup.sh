@@ -12,8 +12,9 @@ if ! node -e "const [a,b]='${have_node}'.split('.').map(Number);const [c,d]='${n
   exit 1
 fi
 
-# Debian packages: none are needed for text turns; later features add theirs here.
-packages=()
+# Debian packages: PocketSphinx and its en-US model for the embedded speech recognition.
+# (Without them the service still starts; speech input is then reported unavailable.)
+packages=(libpocketsphinx3 pocketsphinx-en-us)
 if [[ "${1:-}" == "--test" ]]; then packages+=(); fi
 
 missing=()

@@ -13,37 +13,20 @@ export interface AudioFormat {
 /** `content_type` for raw PCM16LE (and mu-law) audio, as the contract fixes it. */
 export const RAW_AUDIO_CONTENT_TYPE = 'application/octet-stream';
 
-/** Input formats a client may stream (`stt.audio_format`). */
-export const STT_INPUT_FORMATS = [
-  'pcm_8000',
-  'pcm_16000',
-  'pcm_22050',
-  'pcm_24000',
-  'pcm_44100',
-  'pcm_48000',
-  'ulaw_8000',
-] as const;
-export type SttInputFormat = (typeof STT_INPUT_FORMATS)[number];
-
+/** Sample rates of the PCM formats, for input (`stt.sample_rate`) and output alike. */
 export const STT_SAMPLE_RATES = [8000, 16000, 22050, 24000, 44100, 48000] as const;
 
+/** Raw formats: PCM16LE at each rate, and 8-bit mu-law at 8 kHz. */
+const RAW_FORMATS = [...STT_SAMPLE_RATES.map((rate) => `pcm_${rate}` as const), 'ulaw_8000'] as const;
+
+/** Input formats a client may stream (`stt.audio_format`). */
+export const STT_INPUT_FORMATS: readonly string[] = RAW_FORMATS;
+
 /** Every output format name the contract knows; each provider supports a subset. */
-export const TTS_OUTPUT_FORMATS = [
-  'pcm_8000',
-  'pcm_16000',
-  'pcm_22050',
-  'pcm_24000',
-  'pcm_44100',
-  'pcm_48000',
-  'ulaw_8000',
-  'mp3_22050_32',
-  'mp3_44100_32',
-  'mp3_44100_64',
-  'mp3_44100_96',
-  'mp3_44100_128',
-  'mp3_44100_192',
-] as const;
-export type TtsOutputFormat = (typeof TTS_OUTPUT_FORMATS)[number];
+export const TTS_OUTPUT_FORMATS: readonly string[] = [
+  ...RAW_FORMATS,
+  ...(['22050_32', '44100_32', '44100_64', '44100_96', '44100_128', '44100_192'] as const).map((v) => `mp3_${v}` as const),
+];
 
 const FORMAT_PATTERN = /^(pcm|ulaw|mp3)_(\d{4,5})(?:_(\d{2,3}))?$/;
 

@@ -151,13 +151,19 @@ describe('voice input on the embedded engines', () => {
     assert.ok(await client.quietFor(1500), `no events, got ${client.events.slice(-3).map((e) => e.type)}`);
   });
 
-  it('transcribes the shared human recordings within the measured word error rate', async () => {
+  it('transcribes the shared human recordings streamed in real time: partials, one commit each, WER within the measured bound', async () => {
     const rates: Record<string, number> = {};
     await Promise.all(
-      Object.entries(SHARED_RECORDINGS).map(async ([name, reference]) => {
+      Object.entries(SHARED_RECORDINGS).map(async ([name, reference], i) => {
         const client = await configured({ ...VAD, vad_silence_threshold_secs: 1.5 });
-        await streamAudio(client, Buffer.concat([readSharedRecording(name), silence(2)]), { bytesPerSecond: 32000, speed: 4 });
-        rates[name] = wordErrorRate(reference, (await client.nextOf('transcript.committed', { timeoutMs: 30_000 })).text);
+        await new Promise((resolve) => setTimeout(resolve, i * 250));
+        const sending = streamAudio(client, Buffer.concat([readSharedRecording(name), silence(2.5)]), { bytesPerSecond: 32000, mode: i % 2 ? 'base64' : 'binary' });
+        const events = await client.until((e) => e.type === 'transcript.committed', { timeoutMs: 40_000 });
+        await sending;
+        assert.ok(events.some((e) => e.type === 'transcript.partial'), `${name}: partials during speech`);
+        rates[name] = wordErrorRate(reference, (events.at(-1) as { text: string }).text);
+        await client.nextOf('assistant.audio.end', { timeoutMs: 30_000 });
+        assert.ok(!client.events.slice(client.events.indexOf(events.at(-1)!) + 1).some((e) => e.type === 'transcript.committed'), `${name}: one commit`);
       }),
     );
     const mean = Object.values(rates).reduce((a, b) => a + b, 0) / Object.values(rates).length;

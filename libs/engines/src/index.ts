@@ -1,2 +1,3 @@
 export * from './flite/flite-synthesizer.js';
 export * from './flite/flite.types.js';
+export * from './sentences.js';

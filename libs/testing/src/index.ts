@@ -1,3 +1,4 @@
 export * from './audio-events.js';
 export * from './fake-openai.js';
+export * from './mp3.js';
 export * from './voice-test-client.js';

@@ -145,6 +145,15 @@ describe('ElevenLabs TTS against the emulator', () => {
     assert.equal(emulator.requests.length, 1);
   });
 
+  it('does not retry a quota error', async () => {
+    emulator.faults.quotaExceeded = true;
+    const { events } = await turn({}, 'hello', failed);
+    const error = events.at(-1) as ErrorEvent;
+    assert.equal(error.code, 'tts_failed');
+    assert.match(error.message, /quota is used up \(quota_exceeded\)/);
+    assert.equal(emulator.requests.length, 1);
+  });
+
   it('aborts the upstream request when the client closes mid-stream', async () => {
     emulator.faults.chunkDelayMs = 300;
     const client = await connectConfigured(testApp);

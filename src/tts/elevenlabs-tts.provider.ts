@@ -27,8 +27,8 @@ interface AttemptFailure {
 
 /**
  * ElevenLabs TTS over HTTP streaming (`POST /v1/text-to-speech/{voice_id}/stream`), available when
- * ELEVENLABS_API_KEY is set. Audio bytes go to the session as they arrive; MP3 is handed over as one
- * blob (`streaming: false`) since clients cannot play partial MP3 chunks in the contract's PCM player.
+ * ELEVENLABS_API_KEY is set. Audio bytes go to the session as they arrive; MP3 is `streaming: false`,
+ * so the session sends it as one `assistant.audio` blob, as the contract delivers compressed audio.
  *
  * It uses the official SDK (`textToSpeech.stream`): it takes a custom base URL (the emulator), passes
  * the turn's AbortSignal to fetch, and returns the response body stream unbuffered. The SDK's own

@@ -104,7 +104,7 @@ describe('ElevenLabs emulator: POST /v1/text-to-speech/{voice_id}/stream', () =>
     assert.equal((await decodeMp3(answer.body)).sampleRate, 44100);
   });
 
-  it('answers 401 invalid_api_key without a key, with a wrong one, and under rejectAuth', async () => {
+  it('answers 401 invalid_api_key without a key, with a wrong one, under rejectAuth; 401 quota_exceeded on demand', async () => {
     const keyed = await startElevenLabsEmulator({ apiKey: 'right-key' });
     try {
       const wrong = await fetch(`${keyed.baseUrl}/v1/text-to-speech/${VOICE_ID}/stream`, {
@@ -123,6 +123,10 @@ describe('ElevenLabs emulator: POST /v1/text-to-speech/{voice_id}/stream', () =>
     const rejected = await post('', { text: 'Hi.' });
     assert.equal(rejected.status, 401);
     assert.equal(JSON.parse(rejected.body.toString()).detail.status, 'invalid_api_key');
+    Object.assign(emulator.faults, { rejectAuth: false, quotaExceeded: true });
+    const broke = await post('', { text: 'Hi.' });
+    assert.equal(broke.status, 401);
+    assert.equal(JSON.parse(broke.body.toString()).detail.status, 'quota_exceeded');
   });
 
   it('answers bad input with FastAPI 422 bodies listing every problem', async () => {

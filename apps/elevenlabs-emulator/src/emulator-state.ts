@@ -2,6 +2,8 @@
 export interface EmulatorFaults {
   /** Answer every request with 401 `invalid_api_key`, whatever key it carries. */
   rejectAuth: boolean;
+  /** Answer every request with 401 `quota_exceeded`, as an account out of credits gets. */
+  quotaExceeded: boolean;
   /** Answer the next N requests with 429 `system_busy` and `Retry-After: retryAfterSeconds`. */
   rateLimited: number;
   retryAfterSeconds: number;
@@ -19,6 +21,7 @@ export interface EmulatorFaults {
 
 export const NO_FAULTS: Readonly<EmulatorFaults> = {
   rejectAuth: false,
+  quotaExceeded: false,
   rateLimited: 0,
   retryAfterSeconds: 1,
   serverErrors: 0,

@@ -13,6 +13,7 @@ const OPTIONS = {
   'api-key': { type: 'string' },
   workers: { type: 'string' },
   'reject-auth': { type: 'boolean' },
+  'quota-exceeded': { type: 'boolean' },
   'rate-limited': { type: 'string' },
   'retry-after': { type: 'string' },
   'server-errors': { type: 'string' },
@@ -47,6 +48,7 @@ function flag(name: OptionName): boolean {
 async function main(): Promise<void> {
   const faults: EmulatorFaults = {
     rejectAuth: flag('reject-auth'),
+    quotaExceeded: flag('quota-exceeded'),
     rateLimited: count('rate-limited', NO_FAULTS.rateLimited),
     retryAfterSeconds: count('retry-after', NO_FAULTS.retryAfterSeconds),
     serverErrors: count('server-errors', NO_FAULTS.serverErrors),

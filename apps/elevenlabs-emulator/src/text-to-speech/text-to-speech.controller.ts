@@ -27,7 +27,7 @@ export class TextToSpeechController {
     @Res() res: Response,
   ): Promise<void> {
     const { query, body } = parseTextToSpeechRequest(rawQuery, rawBody);
-    const failure = this.plannedFailure();
+    const failure = this.plannedFailure(body.text);
     if (failure) {
       res.status(failure.status).set(failure.headers).json({ detail: failure.detail });
       return;
@@ -62,9 +62,19 @@ export class TextToSpeechController {
     }
   }
 
-  /** The 429s and 500s that the fault knobs ask for, answered before any audio. */
-  private plannedFailure(): UpstreamFailure | undefined {
+  /** The 401s, 429s and 500s that the fault knobs ask for, answered before any audio. */
+  private plannedFailure(text: string): UpstreamFailure | undefined {
     const { faults, streamsInFlight } = this.state;
+    if (faults.quotaExceeded) {
+      return {
+        status: HttpStatus.UNAUTHORIZED,
+        headers: {},
+        detail: {
+          status: 'quota_exceeded',
+          message: `This request exceeds your quota of 10000. You have 0 credits remaining, while ${text.length} credits are required for this request.`,
+        },
+      };
+    }
     if (faults.rateLimited > 0) {
       faults.rateLimited--;
       return {

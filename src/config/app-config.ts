@@ -15,7 +15,13 @@ export interface AppConfig {
     allowFrontendAuth: boolean;
   };
   llm: { apiKey?: string; provider: string; model?: string; baseUrl?: string; systemPrompt?: string };
-  elevenlabs: { apiKey?: string; voiceId: string; baseUrl: string };
+  elevenlabs: {
+    apiKey?: string;
+    voiceId: string;
+    baseUrl: string;
+    /** Longest wait for TTS audio to start or continue before an attempt counts as failed. */
+    ttsTimeoutMs: number;
+  };
   tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number };
   stt: { workers: number; localModelDir: string };
   ws: { maxPayloadBytes: number; pingIntervalMs: number; sendHighWaterBytes: number };
@@ -42,7 +48,12 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       baseUrl: env.LLM_BASE_URL,
       systemPrompt: env.LLM_SYSTEM_PROMPT,
     },
-    elevenlabs: { apiKey: env.ELEVENLABS_API_KEY, voiceId: env.ELEVENLABS_VOICE_ID, baseUrl: env.ELEVENLABS_BASE_URL.replace(/\/+$/, '') },
+    elevenlabs: {
+      apiKey: env.ELEVENLABS_API_KEY,
+      voiceId: env.ELEVENLABS_VOICE_ID,
+      baseUrl: env.ELEVENLABS_BASE_URL.replace(/\/+$/, ''),
+      ttsTimeoutMs: env.ELEVENLABS_TTS_TIMEOUT_MS,
+    },
     tts: {
       localVoice: env.LOCAL_TTS_VOICE as FliteVoice,
       outputFormat: env.TTS_OUTPUT_FORMAT,

@@ -71,6 +71,9 @@ export class EnvironmentVariables {
   @IsString()
   ELEVENLABS_BASE_URL = 'https://api.elevenlabs.io';
 
+  @Transform(toInt) @Max(120_000) @Min(500) @IsInt()
+  ELEVENLABS_TTS_TIMEOUT_MS = 10_000;
+
   // --- embedded TTS ---
   @IsIn(FLITE_VOICES)
   LOCAL_TTS_VOICE = 'slt';

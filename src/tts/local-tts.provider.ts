@@ -4,7 +4,6 @@ import { FLITE_VOICES, FliteSynthesizer, isFliteVoice, type FliteVoice } from '@
 import { parseAudioFormat, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
 import { pcm16Samples } from '@app/audio';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { splitSentences } from './sentences.js';
 import type { EffectiveTtsConfig, TtsAudio, TtsProvider, TtsProviderInfo } from './tts-provider.js';
 
 const OUTPUT_FORMATS = ['pcm_8000', 'pcm_16000', 'pcm_22050', 'pcm_24000', 'pcm_44100', 'pcm_48000', 'ulaw_8000'];
@@ -12,8 +11,8 @@ const MODEL_ID = 'flite';
 
 /**
  * Embedded TTS: flite voices in worker threads, no network, no key. Replies are synthesised
- * sentence by sentence with one sentence of look-ahead, so the first audio leaves after the first
- * sentence is ready rather than the whole reply.
+ * sentence by sentence (FliteSynthesizer.speak), so the first audio leaves after the first sentence
+ * is ready rather than the whole reply.
  */
 @Injectable()
 export class LocalTtsProvider implements TtsProvider, OnModuleInit, OnApplicationShutdown {
@@ -81,22 +80,8 @@ export class LocalTtsProvider implements TtsProvider, OnModuleInit, OnApplicatio
 
   private async *sentencesAudio(text: string, config: EffectiveTtsConfig, format: AudioFormat, signal: AbortSignal): AsyncGenerator<Buffer> {
     if (this.failure) throw new VoiceError('provider_unavailable', 'The local TTS engine is not available.');
-    const job = { voice: config.voice_id as FliteVoice, sampleRate: format.sampleRate, speed: config.voice_settings.speed ?? 1 };
-    const sentences = splitSentences(text);
-    const pending: Array<Promise<Buffer>> = [];
-    let next = 0;
-    const launch = () => {
-      if (next >= sentences.length || signal.aborted) return;
-      const result = this.synthesizer.synthesize({ ...job, text: sentences[next++]! }, signal).then((r) => Buffer.from(r.pcm));
-      result.catch(() => undefined); // awaited below; this only keeps an abandoned one from being "unhandled"
-      pending.push(result);
-    };
-    launch();
-    launch();
-    while (pending.length > 0) {
-      const pcm = await pending.shift()!;
-      signal.throwIfAborted();
-      launch();
+    const voice = { voice: config.voice_id as FliteVoice, sampleRate: format.sampleRate, speed: config.voice_settings.speed ?? 1 };
+    for await (const pcm of this.synthesizer.speak(text, voice, signal)) {
       yield format.codec === 'ulaw' ? Buffer.from(alawmulaw.mulaw.encode(pcm16Samples(pcm))) : pcm;
     }
   }

@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
+import { ConsoleLogger, type INestApplication } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { VoiceTestClient } from '@app/testing';
 import { VOICE_WS_PATH } from '@app/protocol';
@@ -21,11 +21,16 @@ export interface TestApp {
 
 /**
  * Boots the real AppModule with `configureApp()` (as main.ts does) on a free loopback port.
- * `env` is what the process environment would hold; one TTS worker keeps tests light.
+ * `env` is what the process environment would hold; one TTS worker keeps tests light. Errors and
+ * warnings are logged as in production (Nest's default TestingLogger would drop the warnings).
  */
 export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
   const config = buildAppConfig(validateEnvironment({ TTS_WORKERS: '1', STT_WORKERS: '1', LOG_LEVEL: 'warn', ...env }));
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] }).overrideProvider(APP_CONFIG).useValue(config).compile();
+  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
+    .setLogger(new ConsoleLogger({ logLevels: ['error', 'warn'] }))
+    .overrideProvider(APP_CONFIG)
+    .useValue(config)
+    .compile();
   const app = moduleRef.createNestApplication({ logger: ['error', 'warn'] });
   configureApp(app);
   await app.listen(0, '127.0.0.1');

@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
+import { splitSentences } from '../sentences.js';
 import type { FliteJob, FliteResult } from './flite.types.js';
 
 export interface FliteSynthesizerOptions {
@@ -45,6 +46,31 @@ export class FliteSynthesizer {
     const result = await this.pool.run(job);
     signal?.throwIfAborted();
     return result;
+  }
+
+  /**
+   * Speaks a whole reply sentence by sentence: yields each sentence's PCM16LE (at `voice.sampleRate`)
+   * as soon as it is ready, with one sentence of look-ahead, so the first audio is out after the
+   * first sentence rather than the whole text.
+   */
+  async *speak(text: string, voice: Omit<FliteJob, 'text'>, signal: AbortSignal): AsyncGenerator<Buffer> {
+    const sentences = splitSentences(text);
+    const pending: Array<Promise<Buffer>> = [];
+    let next = 0;
+    const launch = () => {
+      if (next >= sentences.length || signal.aborted) return;
+      const result = this.synthesize({ ...voice, text: sentences[next++]! }, signal).then((r) => Buffer.from(r.pcm));
+      result.catch(() => undefined); // awaited below; this only keeps an abandoned one from being "unhandled"
+      pending.push(result);
+    };
+    launch();
+    launch();
+    while (pending.length > 0) {
+      const pcm = await pending.shift()!;
+      signal.throwIfAborted();
+      launch();
+      yield pcm;
+    }
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,77 @@
+import 'reflect-metadata';
+import { parseArgs } from 'node:util';
+import { Logger } from '@nestjs/common';
+import { NO_FAULTS, startElevenLabsEmulator, type EmulatorFaults } from './index.js';
+
+/**
+ * Runs the ElevenLabs emulator on its own. Every option is a flag or an environment variable
+ * (`--chunk-delay-ms 200` or ELEVENLABS_EMULATOR_CHUNK_DELAY_MS=200); flags win.
+ */
+const OPTIONS = {
+  port: { type: 'string' },
+  host: { type: 'string' },
+  'api-key': { type: 'string' },
+  workers: { type: 'string' },
+  'reject-auth': { type: 'boolean' },
+  'quota-exceeded': { type: 'boolean' },
+  'rate-limited': { type: 'string' },
+  'retry-after': { type: 'string' },
+  'server-errors': { type: 'string' },
+  'concurrency-limit': { type: 'string' },
+  'first-byte-delay-ms': { type: 'string' },
+  'chunk-delay-ms': { type: 'string' },
+  stall: { type: 'boolean' },
+} as const;
+type OptionName = keyof typeof OPTIONS;
+
+const { values } = parseArgs({ options: OPTIONS, strict: true });
+
+function setting(name: OptionName): string | boolean | undefined {
+  return values[name] ?? process.env[`ELEVENLABS_EMULATOR_${name.toUpperCase().replaceAll('-', '_')}`];
+}
+
+/** A whole number, or `always` (Infinity) for the counters that allow it. */
+function count(name: OptionName, fallback: number): number {
+  const value = setting(name);
+  if (value === undefined || value === '') return fallback;
+  if (value === 'always') return Infinity;
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0) throw new Error(`--${name} must be a whole number >= 0 or "always" (got ${String(value)})`);
+  return number;
+}
+
+function flag(name: OptionName): boolean {
+  const value = setting(name);
+  return value === true || value === 'true' || value === '1';
+}
+
+async function main(): Promise<void> {
+  const faults: EmulatorFaults = {
+    rejectAuth: flag('reject-auth'),
+    quotaExceeded: flag('quota-exceeded'),
+    rateLimited: count('rate-limited', NO_FAULTS.rateLimited),
+    retryAfterSeconds: count('retry-after', NO_FAULTS.retryAfterSeconds),
+    serverErrors: count('server-errors', NO_FAULTS.serverErrors),
+    concurrencyLimit: count('concurrency-limit', NO_FAULTS.concurrencyLimit),
+    firstByteDelayMs: count('first-byte-delay-ms', NO_FAULTS.firstByteDelayMs),
+    chunkDelayMs: count('chunk-delay-ms', NO_FAULTS.chunkDelayMs),
+    stall: flag('stall'),
+  };
+  const apiKey = setting('api-key');
+  const emulator = await startElevenLabsEmulator({
+    port: count('port', 8200),
+    host: String(setting('host') ?? '127.0.0.1'),
+    apiKey: typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined,
+    workers: count('workers', 1),
+    faults,
+    logger: ['error', 'warn', 'log'],
+  });
+  const active = Object.entries(faults).filter(([key, value]) => value !== NO_FAULTS[key as keyof EmulatorFaults]);
+  Logger.log(`ElevenLabs emulator listening on ${emulator.baseUrl} (faults: ${active.map(([k, v]) => `${k}=${v}`).join(', ') || 'none'})`, 'ElevenLabsEmulator');
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void emulator.close());
+}
+
+main().catch((error: unknown) => {
+  console.error('ElevenLabs emulator failed to start:', error instanceof Error ? error.message : error);
+  process.exit(1);
+});

@@ -25,7 +25,7 @@ export interface AppConfig {
   tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number };
   stt: { workers: number; localModelDir: string };
   ws: { maxPayloadBytes: number; pingIntervalMs: number; sendHighWaterBytes: number };
-  session: { maxQueuedTurns: number };
+  session: { maxQueuedTurns: number; drainTimeoutMs: number };
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -66,6 +66,6 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       pingIntervalMs: env.WS_PING_INTERVAL_MS,
       sendHighWaterBytes: env.WS_SEND_HIGH_WATER_BYTES,
     },
-    session: { maxQueuedTurns: env.MAX_QUEUED_TURNS },
+    session: { maxQueuedTurns: env.MAX_QUEUED_TURNS, drainTimeoutMs: env.DRAIN_TIMEOUT_MS },
   };
 }

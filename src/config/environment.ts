@@ -106,6 +106,9 @@ export class EnvironmentVariables {
 
   @Transform(toInt) @Max(100) @Min(1) @IsInt()
   MAX_QUEUED_TURNS = 3;
+
+  @Transform(toInt) @Max(600_000) @Min(0) @IsInt()
+  DRAIN_TIMEOUT_MS = 15_000;
 }
 
 /** Raised when the environment is invalid; its message lists every problem. */

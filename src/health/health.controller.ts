@@ -36,13 +36,20 @@ export class HealthController {
     summary: 'Readiness: 200 when new sessions can be served (TTS engine up, chat backend reachable), else 503 with details.',
   })
   ready() {
-    return this.health.check([() => this.checkTts(), () => this.checkBackend(), () => this.checkStt()]);
+    return this.health.check([() => this.checkSessions(), () => this.checkTts(), () => this.checkBackend(), () => this.checkStt()]);
+  }
+
+  /** Down while draining for shutdown, so the load balancer stops sending new sessions. */
+  private checkSessions(): HealthIndicatorResult {
+    const indicator = this.indicators.check('sessions');
+    const details = { open: this.sessions.openSessions };
+    return this.sessions.isDraining ? indicator.down({ ...details, reason: 'draining for shutdown' }) : indicator.up(details);
   }
 
   private checkTts(): HealthIndicatorResult {
     const indicator = this.indicators.check('tts');
     const provider = this.tts.describe().find((p) => p.id === this.tts.defaultProvider);
-    const details = { provider: this.tts.defaultProvider, sessions: this.sessions.openSessions };
+    const details = { provider: this.tts.defaultProvider };
     return provider?.available ? indicator.up(details) : indicator.down({ ...details, reason: provider?.reason ?? 'no TTS provider' });
   }
 

@@ -1,4 +1,4 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
 import type { WebSocket } from 'ws';
 import { BackendChatService } from '../backend-chat/backend-chat.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
@@ -7,12 +7,21 @@ import { TtsService } from '../tts/tts.service.js';
 import { SocketWriter } from './session/socket-writer.js';
 import { VoiceSession } from './session/voice-session.js';
 
-/** Creates a VoiceSession per socket and finds it again for that socket. */
+/** Close code sent to sessions when the server shuts down (RFC 6455 "going away"). */
+export const CLOSE_GOING_AWAY = 1001;
+/** Close code for connections refused while draining ("try again later"). */
+export const CLOSE_TRY_AGAIN_LATER = 1013;
+
+/**
+ * Creates a VoiceSession per socket and finds it again for that socket. On shutdown (SIGTERM or
+ * app.close) it drains: readiness turns down, new connections are refused with 1013, and each open
+ * session is closed with 1001 once its turns are answered, or at DRAIN_TIMEOUT_MS.
+ */
 @Injectable()
-export class VoiceSessionRegistry {
-  private readonly sessions = new WeakMap<WebSocket, VoiceSession>();
+export class VoiceSessionRegistry implements BeforeApplicationShutdown {
+  private readonly sessions = new Map<WebSocket, VoiceSession>();
   private readonly logger = new Logger(VoiceSession.name);
-  private open = 0;
+  private draining = false;
 
   constructor(
     private readonly chat: BackendChatService,
@@ -22,7 +31,25 @@ export class VoiceSessionRegistry {
   ) {}
 
   get openSessions(): number {
-    return this.open;
+    return this.sessions.size;
+  }
+
+  get isDraining(): boolean {
+    return this.draining;
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    this.draining = true;
+    if (this.sessions.size === 0) return;
+    this.logger.log(`draining ${this.sessions.size} session(s), at most ${this.config.session.drainTimeoutMs} ms`);
+    const deadline = AbortSignal.timeout(this.config.session.drainTimeoutMs);
+    await Promise.all(
+      [...this.sessions].map(async ([socket, session]) => {
+        await session.whenIdle(deadline);
+        socket.close(CLOSE_GOING_AWAY, 'server shutting down; reconnect');
+        await new Promise((resolve) => (socket.readyState === socket.CLOSED ? resolve(undefined) : socket.once('close', resolve)));
+      }),
+    );
   }
 
   create(socket: WebSocket): VoiceSession {
@@ -35,7 +62,6 @@ export class VoiceSessionRegistry {
       maxQueuedTurns: this.config.session.maxQueuedTurns,
     });
     this.sessions.set(socket, session);
-    this.open++;
     return session;
   }
 
@@ -47,7 +73,6 @@ export class VoiceSessionRegistry {
     const session = this.sessions.get(socket);
     if (!session) return;
     this.sessions.delete(socket);
-    this.open--;
     session.close();
   }
 }

@@ -12,7 +12,7 @@ import { validateClientMessage, VOICE_WS_PATH, VoiceError } from '@app/protocol'
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { BINARY_AUDIO_EVENT, INVALID_FRAME_EVENT, type InvalidFrame } from './voice-ws.adapter.js';
 import type { VoiceSession } from './session/voice-session.js';
-import { VoiceSessionRegistry } from './voice-session.registry.js';
+import { CLOSE_TRY_AGAIN_LATER, VoiceSessionRegistry } from './voice-session.registry.js';
 import { VoiceWsExceptionFilter } from './voice-ws-exception.filter.js';
 
 /**
@@ -54,6 +54,10 @@ export class VoiceGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   }
 
   handleConnection(socket: WebSocket): void {
+    if (this.sessions.isDraining) {
+      socket.close(CLOSE_TRY_AGAIN_LATER, 'server draining; reconnect');
+      return;
+    }
     this.alive.add(socket);
     socket.on('pong', () => this.alive.add(socket));
     this.sessions.create(socket).start();

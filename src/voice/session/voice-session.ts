@@ -56,6 +56,7 @@ export class VoiceSession {
   private readonly pendingTurns: Turn[] = [];
   private activeTurn?: Turn;
   private turnCount = 0;
+  private readonly idleWaiters: Array<() => void> = [];
   private readonly lifetime = new AbortController();
 
   constructor(private readonly deps: VoiceSessionDeps) {}
@@ -100,8 +101,22 @@ export class VoiceSession {
     });
   }
 
+  /**
+   * Resolves once no turn is running or waiting (a reply in progress is finished, not cut), or when
+   * `signal` aborts. Used to drain sessions before shutdown.
+   */
+  async whenIdle(signal: AbortSignal): Promise<void> {
+    await this.inbound.idle();
+    if ((!this.activeTurn && this.pendingTurns.length === 0) || signal.aborted) return;
+    await new Promise<void>((resolve) => {
+      this.idleWaiters.push(resolve);
+      signal.addEventListener('abort', () => resolve(), { once: true });
+    });
+  }
+
   close(): void {
     if (this.state === 'closed') return;
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.state = 'closed';
     this.lifetime.abort(new VoiceError('internal_error', 'session closed'));
     for (const turn of [...this.pendingTurns.splice(0), ...(this.activeTurn ? [this.activeTurn] : [])]) turn.controller.abort();
@@ -183,10 +198,10 @@ export class VoiceSession {
       throw new VoiceError('turn_queue_full', `${this.pendingTurns.length} turns are already waiting; this one was dropped: "${text.slice(0, 80)}"`);
     }
     this.pendingTurns.push({ id: ++this.turnCount, text, controller: new AbortController() });
-    if (!this.activeTurn) void this.drainTurns(ready);
+    if (!this.activeTurn) void this.runPendingTurns(ready);
   }
 
-  private async drainTurns(ready: ReadySession): Promise<void> {
+  private async runPendingTurns(ready: ReadySession): Promise<void> {
     for (let turn = this.pendingTurns.shift(); turn && this.state === 'ready'; turn = this.pendingTurns.shift()) {
       this.activeTurn = turn;
       try {
@@ -197,6 +212,7 @@ export class VoiceSession {
         this.activeTurn = undefined;
       }
     }
+    for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 
   private async runTurn(ready: ReadySession, turn: Turn): Promise<void> {

@@ -22,13 +22,15 @@ for pkg in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
 done
 if ((${#missing[@]} > 0)); then
-  if [[ $(id -u) -eq 0 ]]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
-    echo "Please install: ${missing[*]} (apt-get install -y ...), then run this again." >&2
-    exit 1
+  if [[ $(id -u) -eq 0 ]]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else sudo="none"; fi
+  if [[ "$sudo" == "none" ]] || ! { echo "Installing Debian packages: ${missing[*]}" &&
+    $sudo apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; }; then
+    echo "Could not install: ${missing[*]}. Install them with apt-get (as root)." >&2
+    # The service runs without them (no speech input); the tests need them.
+    [[ "${1:-}" == "--test" ]] && exit 1
+    echo "Continuing: the service will start without speech input." >&2
   fi
-  echo "Installing Debian packages: ${missing[*]}"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
 
 npm ci --no-audit --no-fund

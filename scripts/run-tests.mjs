@@ -28,12 +28,19 @@ if (files.length === 0) {
 }
 
 const child = spawn(process.execPath, ['--test', '--test-reporter=spec', ...files], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+// A hung suite must fail the run, not hold CI until its limit.
+const limitMinutes = Number(process.env['TEST_TIME_LIMIT_MINUTES'] ?? 30);
+const watchdog = setTimeout(() => {
+  console.error(`\ntests still running after ${limitMinutes} minutes: stopping them`);
+  child.kill('SIGKILL');
+}, limitMinutes * 60_000);
 let output = '';
 child.stdout.on('data', (chunk) => {
   process.stdout.write(chunk);
   output += chunk.toString();
 });
 child.on('exit', (code) => {
+  clearTimeout(watchdog);
   const count = (label) => Number(new RegExp(`ℹ ${label} (\\d+)`).exec(output)?.[1] ?? 0);
   const passed = count('pass');
   const failed = count('fail') + count('cancelled');

@@ -2,6 +2,7 @@ import type { INestApplication, LogLevel } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ASYNCAPI_PATH, VOICE_WS_PATH } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from './config/app-config.js';
+import { CONSOLE_PATH } from './console/console.controller.js';
 import { VoiceWsAdapter } from './voice/voice-ws.adapter.js';
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -28,7 +29,7 @@ export function configureApp(app: INestApplication): AppConfig {
         `Realtime voice gateway. The voice protocol runs over the WebSocket at \`${VOICE_WS_PATH}\`; ` +
           'these HTTP endpoints are for health checks, configuration discovery and the contract.\n\n' +
           `- [AsyncAPI document](${ASYNCAPI_PATH}): every client message and server event, with JSON Schemas and examples.\n` +
-          '- [Test console](/test): talk to the service from this browser.\n' +
+          `- [Test console](${CONSOLE_PATH}): talk to the service from this browser.\n` +
           '- FRONTEND_HANDOFF.md in the repository explains the protocol for frontend engineers.',
       )
       .setVersion('0.1.0')

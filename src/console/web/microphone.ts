@@ -35,13 +35,13 @@ export class Microphone {
 
   async start(targetRate: number, encoding: CaptureOptions['encoding'], listener: MicListener, chunkMs = 100): Promise<void> {
     if (this.active) return;
-    const stream = await navigator.mediaDevices.getUserMedia({
-      audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
-    });
+    if (!navigator.mediaDevices?.getUserMedia) {
+      throw new Error('this browser allows microphones only on secure pages: open the console at https://... or http://localhost.');
+    }
+    // The worklet is loaded before the device opens, so the first words are not lost while it loads.
+    const context = new AudioContext({ latencyHint: 'interactive' });
+    this.context = context;
     try {
-      const context = new AudioContext({ latencyHint: 'interactive' });
-      this.context = context;
-      this.stream = stream;
       await context.audioWorklet.addModule(new URL('./capture-worklet.js', import.meta.url));
       const processorOptions: CaptureOptions = { targetRate, chunkMs, encoding, speechLevel: SPEECH_LEVEL };
       const node = new AudioWorkletNode(context, 'pcm-capture', { numberOfInputs: 1, numberOfOutputs: 0, processorOptions });
@@ -61,7 +61,10 @@ export class Microphone {
         const now = performance.now();
         listener.chunk({ audio: data.audio, ...(data.voicedUntil >= 0 ? { voicedAt: now - (data.seconds - data.voicedUntil) * 1000 } : {}) });
       };
-      context.createMediaStreamSource(stream).connect(node);
+      this.stream = await navigator.mediaDevices.getUserMedia({
+        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+      });
+      context.createMediaStreamSource(this.stream).connect(node);
       await context.resume();
       this.node = node;
     } catch (error) {

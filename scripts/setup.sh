@@ -15,7 +15,8 @@ fi
 # Debian packages: PocketSphinx and its en-US model for the embedded speech recognition.
 # (Without them the service still starts; speech input is then reported unavailable.)
 packages=(libpocketsphinx3 pocketsphinx-en-us)
-if [[ "${1:-}" == "--test" ]]; then packages+=(); fi
+# The browser tests drive Debian's chromium (headless) with playwright-core; no browser is downloaded.
+if [[ "${1:-}" == "--test" ]]; then packages+=(chromium); fi
 
 missing=()
 for pkg in "${packages[@]}"; do

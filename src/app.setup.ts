@@ -1,7 +1,8 @@
 import type { INestApplication, LogLevel } from '@nestjs/common';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { VOICE_WS_PATH } from '@app/protocol';
+import { ASYNCAPI_PATH, VOICE_WS_PATH } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from './config/app-config.js';
+import { CONSOLE_PATH } from './console/console.controller.js';
 import { VoiceWsAdapter } from './voice/voice-ws.adapter.js';
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -25,8 +26,11 @@ export function configureApp(app: INestApplication): AppConfig {
     new DocumentBuilder()
       .setTitle('Voice Layer')
       .setDescription(
-        `Realtime voice gateway. The voice protocol runs over the WebSocket at ${VOICE_WS_PATH} (see FRONTEND_HANDOFF.md); ` +
-          'these HTTP endpoints are for health checks and configuration discovery.',
+        `Realtime voice gateway. The voice protocol runs over the WebSocket at \`${VOICE_WS_PATH}\`; ` +
+          'these HTTP endpoints are for health checks, configuration discovery and the contract.\n\n' +
+          `- [AsyncAPI document](${ASYNCAPI_PATH}): every client message and server event, with JSON Schemas and examples.\n` +
+          `- [Test console](${CONSOLE_PATH}): talk to the service from this browser.\n` +
+          '- FRONTEND_HANDOFF.md in the repository explains the protocol for frontend engineers.',
       )
       .setVersion('0.1.0')
       .build(),

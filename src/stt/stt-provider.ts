@@ -1,23 +1,11 @@
-import type { ProviderId, SttConfigDto, VoiceError } from '@app/protocol';
+import type { ProviderId, SttConfigDto, SttSessionConfig, VoiceError } from '@app/protocol';
 
 /** A session's STT settings after server defaults (sent to the client in `stt.session_started`). */
-export interface EffectiveSttConfig {
-  provider: ProviderId;
-  model_id: string;
-  audio_format: string;
-  sample_rate: number;
-  language_code: string;
-  commit_strategy: 'vad' | 'manual';
-  vad_threshold: number;
-  vad_silence_threshold_secs: number;
-  min_speech_duration_ms: number;
-  min_silence_duration_ms: number;
-  include_timestamps: boolean;
-}
+export type EffectiveSttConfig = SttSessionConfig;
 
 /** What a recognition stream reports back to its session. */
 export interface SttStreamListener {
-  started(info: { session_id: string; config: Record<string, unknown> }): void;
+  started(info: { session_id: string; config: EffectiveSttConfig }): void;
   partial(text: string): void;
   /** `trigger` says what ended the segment: the VAD, or the client's `audio.commit`. */
   committed(text: string, trigger: 'vad' | 'manual'): void;

@@ -12,6 +12,10 @@ export interface AudioFormat {
 
 /** `content_type` for raw PCM16LE (and mu-law) audio, as the contract fixes it. */
 export const RAW_AUDIO_CONTENT_TYPE = 'application/octet-stream';
+/** `content_type` for MP3 audio. */
+export const MP3_CONTENT_TYPE = 'audio/mpeg';
+/** Every `content_type` audio events carry. */
+export const AUDIO_CONTENT_TYPES = [RAW_AUDIO_CONTENT_TYPE, MP3_CONTENT_TYPE] as const;
 
 /** Sample rates of the PCM formats, for input (`stt.sample_rate`) and output alike. */
 export const STT_SAMPLE_RATES = [8000, 16000, 22050, 24000, 44100, 48000] as const;
@@ -42,7 +46,7 @@ export function parseAudioFormat(name: string): AudioFormat | undefined {
     name,
     codec,
     sampleRate,
-    contentType: codec === 'mp3' ? 'audio/mpeg' : RAW_AUDIO_CONTENT_TYPE,
+    contentType: codec === 'mp3' ? MP3_CONTENT_TYPE : RAW_AUDIO_CONTENT_TYPE,
   };
 }
 

@@ -1,12 +1,10 @@
 import 'reflect-metadata';
-import { Type, plainToInstance } from 'class-transformer';
 import {
   Equals,
   IsBoolean,
   IsIn,
   IsInt,
   IsNumber,
-  IsOptional,
   IsString,
   Length,
   Matches,
@@ -14,18 +12,20 @@ import {
   MaxLength,
   Min,
   MinLength,
-  ValidateNested,
-  validateSync,
-  type ValidationError,
 } from 'class-validator';
+import { JSONSchema } from 'class-validator-jsonschema';
 import { STT_INPUT_FORMATS, STT_SAMPLE_RATES } from './audio-formats.js';
+import { BASE64, Nested, Optional } from './decorators.js';
 import { VoiceError } from './error-codes.js';
+import { checkContract } from './validation.js';
 import {
   MAX_AUDIO_BASE64_CHARS,
   MAX_PREVIOUS_TEXT_CHARS,
   MAX_SESSION_ID_CHARS,
   MAX_SYSTEM_PROMPT_CHARS,
   MAX_TEXT_PROMPT_CHARS,
+  STT_DEFAULTS,
+  STT_RANGES,
 } from './limits.js';
 
 /** Providers a session may ask for explicitly; the server default applies when absent. */
@@ -36,139 +36,171 @@ export type CommitStrategy = (typeof COMMIT_STRATEGIES)[number];
 
 const FINITE = { allowNaN: false, allowInfinity: false } as const;
 const ID_PATTERN = /^[A-Za-z0-9_.:@-]+$/;
+const { vad_threshold, vad_silence_threshold_secs, min_speech_duration_ms, min_silence_duration_ms } = STT_RANGES;
 
+@JSONSchema({ description: 'Which chat backend registration answers this session. Without it the server uses its own.' })
 export class BackendConfigDto {
-  @IsOptional() @IsString() @Length(1, 200) @Matches(ID_PATTERN, { message: 'registration_id may use letters, digits and _ . : @ - only' })
+  @Optional() @IsString() @Length(1, 200) @Matches(ID_PATTERN, { message: 'registration_id may use letters, digits and _ . : @ - only' })
+  @JSONSchema({ description: 'An existing registration; wins over the other fields. On the embedded backend any id works.' })
   registration_id?: string;
 
-  @IsOptional() @IsString() @Length(1, 64)
+  @Optional() @IsString() @Length(1, 64)
+  @JSONSchema({ description: 'LLM provider to register with, e.g. `openai` or `local`.' })
   provider?: string;
 
-  @IsOptional() @IsString() @Length(1, 512)
+  @Optional() @IsString() @Length(1, 512)
+  @JSONSchema({ description: 'Only if the server sets ALLOW_FRONTEND_BACKEND_AUTH=true; else `frontend_backend_auth_forbidden`.' })
   api_key?: string;
 
-  @IsOptional() @IsString() @Length(1, 200)
+  @Optional() @IsString() @Length(1, 200)
   model?: string;
 
-  @IsOptional() @IsString() @Length(1, 2048)
+  @Optional() @IsString() @Length(1, 2048)
+  @JSONSchema({ description: 'Only if the server sets ALLOW_FRONTEND_BACKEND_AUTH=true; else `frontend_backend_auth_forbidden`.' })
   base_url?: string;
 
-  @IsOptional() @IsString() @MaxLength(MAX_SYSTEM_PROMPT_CHARS)
+  @Optional() @IsString() @MaxLength(MAX_SYSTEM_PROMPT_CHARS)
   system_prompt?: string;
 }
 
+@JSONSchema({ description: 'Speech recognition settings (ElevenLabs Scribe realtime names, ranges and defaults).' })
 export class SttConfigDto {
-  @IsOptional() @IsIn(PROVIDER_IDS)
+  @Optional() @IsIn(PROVIDER_IDS)
+  @JSONSchema({ description: 'Must be available (see GET /v1/voice/config); default: the server default.' })
   provider?: ProviderId;
 
-  @IsOptional() @IsString() @Length(1, 100)
+  @Optional() @IsString() @Length(1, 100)
+  @JSONSchema({ description: 'Default: the provider default.' })
   model_id?: string;
 
-  @IsOptional() @IsIn(STT_SAMPLE_RATES)
+  @Optional() @IsIn(STT_SAMPLE_RATES)
+  @JSONSchema({ description: 'Rate of the audio you send, in Hz; must match `audio_format` when both are given.', default: STT_DEFAULTS.sample_rate })
   sample_rate?: number;
 
-  @IsOptional() @IsIn(STT_INPUT_FORMATS)
+  @Optional() @IsIn(STT_INPUT_FORMATS)
+  @JSONSchema({ description: 'Encoding of the audio you send: PCM16LE mono, or 8-bit mu-law. Default: `pcm_<sample_rate>`.', default: STT_DEFAULTS.audio_format })
   audio_format?: string;
 
-  @IsOptional() @IsString() @Length(2, 16)
+  @Optional() @IsString() @Length(2, 16)
+  @JSONSchema({ description: 'The local recogniser speaks `en` only (else `unsupported_language`).', default: STT_DEFAULTS.language_code })
   language_code?: string;
 
-  @IsOptional() @IsIn(COMMIT_STRATEGIES)
+  @Optional() @IsIn(COMMIT_STRATEGIES)
+  @JSONSchema({ description: '`vad`: a pause ends the turn; `manual`: only `audio.commit` does.', default: STT_DEFAULTS.commit_strategy })
   commit_strategy?: CommitStrategy;
 
-  @IsOptional() @IsNumber(FINITE) @Min(0.1) @Max(0.9)
+  @Optional() @IsNumber(FINITE) @Min(vad_threshold.min) @Max(vad_threshold.max)
+  @JSONSchema({ description: 'Speech probability above which audio counts as speech.', default: STT_DEFAULTS.vad_threshold })
   vad_threshold?: number;
 
-  @IsOptional() @IsNumber(FINITE) @Min(0.3) @Max(3.0)
+  @Optional() @IsNumber(FINITE) @Min(vad_silence_threshold_secs.min) @Max(vad_silence_threshold_secs.max)
+  @JSONSchema({ description: 'Seconds of silence that end a turn (`vad` mode).', default: STT_DEFAULTS.vad_silence_threshold_secs })
   vad_silence_threshold_secs?: number;
 
-  @IsOptional() @IsInt() @Min(50) @Max(2000)
+  @Optional() @IsInt() @Min(min_speech_duration_ms.min) @Max(min_speech_duration_ms.max)
+  @JSONSchema({ description: 'Shorter sounds are not speech.', default: STT_DEFAULTS.min_speech_duration_ms })
   min_speech_duration_ms?: number;
 
-  @IsOptional() @IsInt() @Min(50) @Max(2000)
+  @Optional() @IsInt() @Min(min_silence_duration_ms.min) @Max(min_silence_duration_ms.max)
+  @JSONSchema({ description: 'Shorter gaps do not interrupt speech.', default: STT_DEFAULTS.min_silence_duration_ms })
   min_silence_duration_ms?: number;
 
-  @IsOptional() @IsBoolean()
+  @Optional() @IsBoolean()
+  @JSONSchema({ default: STT_DEFAULTS.include_timestamps })
   include_timestamps?: boolean;
 }
 
+@JSONSchema({ description: 'ElevenLabs voice settings; the local voice honours `speed`.' })
 export class VoiceSettingsDto {
-  @IsOptional() @IsNumber(FINITE) @Min(0) @Max(1)
+  @Optional() @IsNumber(FINITE) @Min(0) @Max(1)
   stability?: number;
 
-  @IsOptional() @IsNumber(FINITE) @Min(0) @Max(1)
+  @Optional() @IsNumber(FINITE) @Min(0) @Max(1)
   similarity_boost?: number;
 
-  @IsOptional() @IsNumber(FINITE) @Min(0) @Max(1)
+  @Optional() @IsNumber(FINITE) @Min(0) @Max(1)
   style?: number;
 
-  @IsOptional() @IsBoolean()
+  @Optional() @IsBoolean()
   use_speaker_boost?: boolean;
 
-  @IsOptional() @IsNumber(FINITE) @Min(0.7) @Max(1.2)
+  @Optional() @IsNumber(FINITE) @Min(0.7) @Max(1.2)
   speed?: number;
 }
 
+@JSONSchema({ description: 'Speech synthesis settings; defaults come from the server (see GET /v1/voice/config).' })
 export class TtsConfigDto {
-  @IsOptional() @IsIn(PROVIDER_IDS)
+  @Optional() @IsIn(PROVIDER_IDS)
+  @JSONSchema({ description: 'Must be available; default: ElevenLabs if configured, else `local`.' })
   provider?: ProviderId;
 
-  @IsOptional() @IsString() @Length(1, 100)
+  @Optional() @IsString() @Length(1, 100)
+  @JSONSchema({ description: 'Local voices: slt, awb, rms, kal16, kal; an unknown id on the local provider falls back to the server default voice.' })
   voice_id?: string;
 
-  @IsOptional() @IsString() @Length(1, 100)
+  @Optional() @IsString() @Length(1, 100)
   model_id?: string;
 
-  @IsOptional() @IsString() @Length(1, 40)
+  @Optional() @IsString() @Length(1, 40)
+  @JSONSchema({ description: 'Reply audio format, e.g. `pcm_24000` (the usual default); one the provider lists, else `unsupported_output_format`.' })
   output_format?: string;
 
-  @IsOptional() @ValidateNested() @Type(() => VoiceSettingsDto)
+  @Optional() @Nested(() => VoiceSettingsDto)
   voice_settings?: VoiceSettingsDto;
 }
 
+@JSONSchema({ description: 'First message of a session: every section is optional. Answered by `session.configured` (then `stt.session_started`) or `error`.' })
 export class SessionConfigureMessage {
   @Equals('session.configure')
   type!: 'session.configure';
 
-  @IsOptional() @IsString() @Length(1, MAX_SESSION_ID_CHARS) @Matches(ID_PATTERN, { message: 'session_id may use letters, digits and _ . : @ - only' })
+  @Optional() @IsString() @Length(1, MAX_SESSION_ID_CHARS) @Matches(ID_PATTERN, { message: 'session_id may use letters, digits and _ . : @ - only' })
+  @JSONSchema({ description: 'Your id for the conversation, passed to the chat backend. Default: a generated UUID.' })
   session_id?: string;
 
-  @IsOptional() @ValidateNested() @Type(() => BackendConfigDto)
+  @Optional() @Nested(() => BackendConfigDto)
   backend?: BackendConfigDto;
 
-  @IsOptional() @ValidateNested() @Type(() => SttConfigDto)
+  @Optional() @Nested(() => SttConfigDto)
   stt?: SttConfigDto;
 
-  @IsOptional() @ValidateNested() @Type(() => TtsConfigDto)
+  @Optional() @Nested(() => TtsConfigDto)
   tts?: TtsConfigDto;
 }
 
+@JSONSchema({ description: 'A chunk of microphone audio as base64 (binary frames carry the same bytes without base64). 20 ms to 1 s per chunk; 100 ms is a good size.' })
 export class AudioAppendMessage {
   @Equals('audio.append')
   type!: 'audio.append';
 
   /** Base64 PCM16LE mono (or mu-law bytes for `ulaw_8000`). Canonical base64 is checked on decode. */
   @IsString() @MinLength(1) @MaxLength(MAX_AUDIO_BASE64_CHARS)
+  @JSONSchema({ description: 'Canonical base64 (RFC 4648, padded) of PCM16LE mono at the session rate, or mu-law bytes for `ulaw_8000`.', ...BASE64 })
   audio!: string;
 
-  @IsOptional() @IsIn(STT_SAMPLE_RATES)
+  @Optional() @IsIn(STT_SAMPLE_RATES)
+  @JSONSchema({ description: 'If given, must equal the session `stt.sample_rate` (else `sample_rate_mismatch`).' })
   sample_rate?: number;
 
   /** Context for the recognizer, accepted with the first chunk of a segment. */
-  @IsOptional() @IsString() @MaxLength(MAX_PREVIOUS_TEXT_CHARS)
+  @Optional() @IsString() @MaxLength(MAX_PREVIOUS_TEXT_CHARS)
+  @JSONSchema({ description: 'Context for the recogniser, taken with the first chunk of a turn.' })
   previous_text?: string;
 }
 
+@JSONSchema({ description: 'Ends the current user turn now (the only way in `manual` mode). With no speech, answered by an empty `transcript.committed`.' })
 export class AudioCommitMessage {
   @Equals('audio.commit')
   type!: 'audio.commit';
 }
 
+@JSONSchema({ description: 'A typed user turn, answered like a spoken one. Dropped with `turn_queue_full` when too many turns wait.' })
 export class TextPromptMessage {
   @Equals('text.prompt')
   type!: 'text.prompt';
 
   @IsString() @MinLength(1) @MaxLength(MAX_TEXT_PROMPT_CHARS) @Matches(/\S/, { message: 'text must not be blank' })
+  @JSONSchema({ description: 'The user text; not blank.' })
   text!: string;
 }
 
@@ -197,31 +229,7 @@ export function validateClientMessage<T extends ClientMessageType>(
   raw: unknown,
 ): InstanceType<(typeof CLIENT_MESSAGES)[T]> {
   const cls = CLIENT_MESSAGES[type] as new () => InstanceType<(typeof CLIENT_MESSAGES)[T]>;
-  const instance = plainToInstance(cls, raw);
-  const errors = validateSync(instance as object, {
-    whitelist: true,
-    forbidNonWhitelisted: true,
-    forbidUnknownValues: true,
-    stopAtFirstError: true,
-  });
-  if (errors.length > 0) {
-    throw new VoiceError('invalid_message', `${type}: ${formatValidationErrors(errors)}`);
-  }
+  const { instance, problems } = checkContract(cls, raw);
+  if (problems) throw new VoiceError('invalid_message', `${type}: ${problems}`);
   return instance;
-}
-
-/** Flattens class-validator errors into `path: reason; path: reason`. */
-export function formatValidationErrors(errors: ValidationError[], parent = ''): string {
-  const parts: string[] = [];
-  const walk = (list: ValidationError[], prefix: string): void => {
-    for (const error of list) {
-      const path = prefix ? `${prefix}.${error.property}` : error.property;
-      for (const reason of Object.values(error.constraints ?? {})) {
-        parts.push(reason.includes(error.property) ? reason.replace(error.property, path) : `${path}: ${reason}`);
-      }
-      if (error.children?.length) walk(error.children, path);
-    }
-  };
-  walk(errors, parent);
-  return parts.slice(0, 5).join('; ');
 }

@@ -9,3 +9,24 @@ export const MAX_PREVIOUS_TEXT_CHARS = 2000;
 export const MAX_AUDIO_CHUNK_BYTES = 96_000;
 /** Base64 length of the largest chunk. */
 export const MAX_AUDIO_BASE64_CHARS = Math.ceil(MAX_AUDIO_CHUNK_BYTES / 3) * 4;
+
+/** Ranges of the `stt` settings (the ElevenLabs Scribe realtime ranges). */
+export const STT_RANGES = {
+  vad_threshold: { min: 0.1, max: 0.9 },
+  vad_silence_threshold_secs: { min: 0.3, max: 3.0 },
+  min_speech_duration_ms: { min: 50, max: 2000 },
+  min_silence_duration_ms: { min: 50, max: 2000 },
+} as const;
+
+/** What a session's `stt` settings default to (the ElevenLabs Scribe realtime defaults). */
+export const STT_DEFAULTS = {
+  sample_rate: 16000,
+  audio_format: 'pcm_16000',
+  language_code: 'en',
+  commit_strategy: 'vad',
+  vad_threshold: 0.4,
+  vad_silence_threshold_secs: 1.5,
+  min_speech_duration_ms: 100,
+  min_silence_duration_ms: 100,
+  include_timestamps: false,
+} as const;

@@ -1,93 +1,158 @@
-/** Server -> client events. Every event is a JSON object with `type`; names and fields are the contract. */
+import 'reflect-metadata';
+import { Equals, IsBoolean, IsIn, IsInt, IsNumber, IsObject, IsString, Max, Min } from 'class-validator';
+import { JSONSchema } from 'class-validator-jsonschema';
+import { AUDIO_CONTENT_TYPES, STT_INPUT_FORMATS, STT_SAMPLE_RATES, TTS_OUTPUT_FORMATS } from './audio-formats.js';
+import { COMMIT_STRATEGIES, PROVIDER_IDS, type CommitStrategy, type ProviderId } from './client-messages.js';
+import { BASE64, Nested } from './decorators.js';
+import { ERROR_CODES, type ErrorCode } from './error-codes.js';
+import { STT_RANGES } from './limits.js';
+import { checkContract } from './validation.js';
 
-export interface SessionReadyEvent {
-  type: 'session.ready';
-  message: string;
+/**
+ * Server -> client events. Every event is a JSON object with `type`; names and fields are the
+ * contract. These classes are the single definition: the TypeScript types below and the JSON
+ * Schemas of /asyncapi.json both derive from them. The server only builds plain objects of these
+ * shapes; it never instantiates the classes.
+ */
+
+const { vad_threshold, vad_silence_threshold_secs, min_speech_duration_ms, min_silence_duration_ms } = STT_RANGES;
+const ERROR_CODE_LIST = Object.keys(ERROR_CODES) as ErrorCode[];
+
+@JSONSchema({ description: 'Sent once, as soon as the socket opens. Answer with `session.configure`.' })
+export class SessionReadyEvent {
+  @Equals('session.ready') type!: 'session.ready';
+  @IsString() message!: string;
 }
 
-export interface SessionConfiguredEvent {
-  type: 'session.configured';
-  session_id: string;
+@JSONSchema({ description: '`session.configure` was accepted; prompts and audio are taken from now on.' })
+export class SessionConfiguredEvent {
+  @Equals('session.configured') type!: 'session.configured';
+  @IsString() @JSONSchema({ description: 'The `session_id` sent, or a generated UUID.' }) session_id!: string;
 }
 
-export interface SttSessionStartedEvent {
-  type: 'stt.session_started';
-  session_id: string;
-  config: Record<string, unknown>;
+@JSONSchema({ description: "A session's effective speech recognition settings: every `stt` field with its default filled in." })
+export class SttSessionConfig {
+  @IsIn(PROVIDER_IDS) provider!: ProviderId;
+  @IsString() model_id!: string;
+  @IsIn(STT_INPUT_FORMATS) audio_format!: string;
+  @IsIn(STT_SAMPLE_RATES) sample_rate!: number;
+  @IsString() language_code!: string;
+  @IsIn(COMMIT_STRATEGIES) commit_strategy!: CommitStrategy;
+  @IsNumber() @Min(vad_threshold.min) @Max(vad_threshold.max) vad_threshold!: number;
+  @IsNumber() @Min(vad_silence_threshold_secs.min) @Max(vad_silence_threshold_secs.max) vad_silence_threshold_secs!: number;
+  @IsInt() @Min(min_speech_duration_ms.min) @Max(min_speech_duration_ms.max) min_speech_duration_ms!: number;
+  @IsInt() @Min(min_silence_duration_ms.min) @Max(min_silence_duration_ms.max) min_silence_duration_ms!: number;
+  @IsBoolean() include_timestamps!: boolean;
 }
 
-export interface TranscriptPartialEvent {
-  type: 'transcript.partial';
-  text: string;
+@JSONSchema({ description: 'Follows `session.configured` when speech recognition is available: audio is taken from now on.' })
+export class SttSessionStartedEvent {
+  @Equals('stt.session_started') type!: 'stt.session_started';
+  @IsString() session_id!: string;
+  @Nested(() => SttSessionConfig) config!: SttSessionConfig;
 }
 
-export interface TranscriptCommittedEvent {
-  type: 'transcript.committed';
-  text: string;
+@JSONSchema({ description: 'The live transcript of the current user turn, at most every ~300 ms while speech is recognised; each replaces the last.' })
+export class TranscriptPartialEvent {
+  @Equals('transcript.partial') type!: 'transcript.partial';
+  @IsString() text!: string;
 }
 
-export interface AssistantStartedEvent {
-  type: 'assistant.started';
-  text: string;
+@JSONSchema({ description: 'End of a user turn. Non-empty text starts an assistant turn; empty text (only after `audio.commit`) starts none.' })
+export class TranscriptCommittedEvent {
+  @Equals('transcript.committed') type!: 'transcript.committed';
+  @IsString() text!: string;
 }
 
-export interface AssistantMessageEvent {
-  type: 'assistant.message';
-  text: string;
-  metadata: Record<string, unknown>;
+@JSONSchema({ description: 'An assistant turn begins.' })
+export class AssistantStartedEvent {
+  @Equals('assistant.started') type!: 'assistant.started';
+  @IsString() @JSONSchema({ description: 'The user text this turn answers.' }) text!: string;
 }
 
-export interface AssistantAudioStartEvent {
-  type: 'assistant.audio.start';
-  turn_id: number;
-  content_type: string;
-  output_format: string;
+@JSONSchema({ description: 'The reply text, before its audio.' })
+export class AssistantMessageEvent {
+  @Equals('assistant.message') type!: 'assistant.message';
+  @IsString() text!: string;
+  @IsObject() @JSONSchema({ description: "The chat backend's metadata object (may be empty)." }) metadata!: Record<string, unknown>;
 }
 
-export interface AssistantAudioChunkEvent {
-  type: 'assistant.audio.chunk';
-  turn_id: number;
-  audio: string;
-  content_type: string;
-  output_format: string;
-  chunk_index: number;
+@JSONSchema({ description: 'Streamed reply audio begins.' })
+export class AssistantAudioStartEvent {
+  @Equals('assistant.audio.start') type!: 'assistant.audio.start';
+  @IsInt() @Min(1) @JSONSchema({ description: 'Counts assistant turns from 1 within the session.' }) turn_id!: number;
+  @IsIn(AUDIO_CONTENT_TYPES) content_type!: string;
+  @IsIn(TTS_OUTPUT_FORMATS) output_format!: string;
 }
 
-export interface AssistantAudioEndEvent {
-  type: 'assistant.audio.end';
-  turn_id: number;
-  content_type: string;
-  output_format: string;
-  chunk_count: number;
+@JSONSchema({ description: 'One piece of reply audio (160 ms by default, the last may be shorter). Play the chunks back to back.' })
+export class AssistantAudioChunkEvent {
+  @Equals('assistant.audio.chunk') type!: 'assistant.audio.chunk';
+  @IsInt() @Min(1) turn_id!: number;
+  @IsString() @JSONSchema({ description: 'Base64 audio in `output_format`.', ...BASE64 }) audio!: string;
+  @IsIn(AUDIO_CONTENT_TYPES) content_type!: string;
+  @IsIn(TTS_OUTPUT_FORMATS) output_format!: string;
+  @IsInt() @Min(1) @JSONSchema({ description: 'Runs 1, 2, 3... within the turn.' }) chunk_index!: number;
 }
 
-/** The whole reply as one blob, for providers that cannot stream (e.g. MP3). */
-export interface AssistantAudioEvent {
-  type: 'assistant.audio';
-  audio: string;
-  content_type: string;
-  output_format: string;
+@JSONSchema({ description: 'Streamed reply audio is done (also after a synthesis failure, with the chunks sent so far).' })
+export class AssistantAudioEndEvent {
+  @Equals('assistant.audio.end') type!: 'assistant.audio.end';
+  @IsInt() @Min(1) turn_id!: number;
+  @IsIn(AUDIO_CONTENT_TYPES) content_type!: string;
+  @IsIn(TTS_OUTPUT_FORMATS) output_format!: string;
+  @IsInt() @Min(0) chunk_count!: number;
 }
 
-export interface ErrorEvent {
-  type: 'error';
-  message: string;
-  code: string;
+@JSONSchema({ description: 'The whole reply as one blob, from providers that cannot stream (e.g. MP3).' })
+export class AssistantAudioEvent {
+  @Equals('assistant.audio') type!: 'assistant.audio';
+  @IsString() @JSONSchema({ description: 'Base64 audio in `output_format`.', ...BASE64 }) audio!: string;
+  @IsIn(AUDIO_CONTENT_TYPES) content_type!: string;
+  @IsIn(TTS_OUTPUT_FORMATS) output_format!: string;
 }
 
-export type ServerEvent =
-  | SessionReadyEvent
-  | SessionConfiguredEvent
-  | SttSessionStartedEvent
-  | TranscriptPartialEvent
-  | TranscriptCommittedEvent
-  | AssistantStartedEvent
-  | AssistantMessageEvent
-  | AssistantAudioStartEvent
-  | AssistantAudioChunkEvent
-  | AssistantAudioEndEvent
-  | AssistantAudioEvent
-  | ErrorEvent;
+@JSONSchema({ description: 'Something failed; the session stays usable.' })
+export class ErrorEvent {
+  @Equals('error') type!: 'error';
+  @IsString() @JSONSchema({ description: 'For people: safe to show.' }) message!: string;
+  @IsIn(ERROR_CODE_LIST)
+  @JSONSchema({ description: `Stable code to branch on:\n${ERROR_CODE_LIST.map((code) => `- \`${code}\`: ${ERROR_CODES[code]}`).join('\n')}` })
+  code!: ErrorCode;
+}
 
-export type ServerEventType = ServerEvent['type'];
+/** Every server event type and the class that defines it. */
+export const SERVER_EVENTS = {
+  'session.ready': SessionReadyEvent,
+  'session.configured': SessionConfiguredEvent,
+  'stt.session_started': SttSessionStartedEvent,
+  'transcript.partial': TranscriptPartialEvent,
+  'transcript.committed': TranscriptCommittedEvent,
+  'assistant.started': AssistantStartedEvent,
+  'assistant.message': AssistantMessageEvent,
+  'assistant.audio.start': AssistantAudioStartEvent,
+  'assistant.audio.chunk': AssistantAudioChunkEvent,
+  'assistant.audio.end': AssistantAudioEndEvent,
+  'assistant.audio': AssistantAudioEvent,
+  error: ErrorEvent,
+} as const;
+
+export type ServerEventType = keyof typeof SERVER_EVENTS;
+export type ServerEvent = InstanceType<(typeof SERVER_EVENTS)[ServerEventType]>;
 export type ServerEventOf<T extends ServerEventType> = Extract<ServerEvent, { type: T }>;
+
+export function isServerEventType(value: unknown): value is ServerEventType {
+  return typeof value === 'string' && Object.hasOwn(SERVER_EVENTS, value);
+}
+
+/**
+ * Checks a parsed server event against its class, as a strict client would (tests run every event
+ * they receive through it). Throws an Error naming the problems.
+ */
+export function validateServerEvent(raw: unknown): ServerEvent {
+  const type = (raw as { type?: unknown } | null)?.type;
+  if (!isServerEventType(type)) throw new Error(`unknown server event type ${JSON.stringify(type)}`);
+  const { problems } = checkContract(SERVER_EVENTS[type] as new () => object, raw);
+  if (problems) throw new Error(`${type} breaks the contract: ${problems}`);
+  return raw as ServerEvent;
+}

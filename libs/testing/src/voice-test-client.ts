@@ -1,5 +1,5 @@
 import { WebSocket } from 'ws';
-import type { ServerEvent, ServerEventOf, ServerEventType } from '@app/protocol';
+import { validateServerEvent, type ServerEvent, type ServerEventOf, type ServerEventType } from '@app/protocol';
 
 export interface WaitOptions {
   timeoutMs?: number;
@@ -7,10 +7,13 @@ export interface WaitOptions {
 
 /**
  * A real `ws` client that buffers every event from the moment the socket is created, so tests
- * never miss one by attaching too late. Events are consumed in order with `next`/`nextOf`.
+ * never miss one by attaching too late. Events are consumed in order with `next`/`nextOf`. Every
+ * event is checked against the protocol's event classes: a test reading past an event that breaks
+ * the contract fails.
  */
 export class VoiceTestClient {
   readonly events: ServerEvent[] = [];
+  private readonly violations: string[] = [];
   private cursor = 0;
   private waiter?: () => void;
   private closeInfo?: { code: number; reason: string };
@@ -19,7 +22,13 @@ export class VoiceTestClient {
   private constructor(readonly socket: WebSocket) {
     socket.on('message', (data, isBinary) => {
       if (isBinary) throw new Error('server sent an unexpected binary frame');
-      this.events.push(JSON.parse(data.toString()) as ServerEvent);
+      const event = JSON.parse(data.toString()) as ServerEvent;
+      try {
+        validateServerEvent(event);
+      } catch (error) {
+        this.violations.push((error as Error).message);
+      }
+      this.events.push(event);
       this.waiter?.();
     });
     this.closed = new Promise((resolve) => {
@@ -72,6 +81,7 @@ export class VoiceTestClient {
       });
       this.waiter = undefined;
     }
+    if (this.violations.length > 0) throw new Error(`the server broke the contract: ${this.violations.join('; ')}`);
     return this.events[this.cursor++]!;
   }
 

@@ -3,6 +3,7 @@ import { APP_FILTER } from '@nestjs/core';
 import { EMULATOR_STATE, type EmulatorState } from './emulator-state.js';
 import { JsonBodyFilter } from './json-body.filter.js';
 import { RequestRecorder } from './request-recorder.middleware.js';
+import { RealtimeSttServer } from './speech-to-text/realtime.server.js';
 import { EMULATOR_WORKERS, EmulatorSpeech } from './speech/emulator-speech.js';
 import { TextToSpeechController } from './text-to-speech/text-to-speech.controller.js';
 
@@ -17,6 +18,7 @@ export class ElevenLabsEmulatorModule implements NestModule {
         { provide: EMULATOR_WORKERS, useValue: workers },
         { provide: APP_FILTER, useClass: JsonBodyFilter },
         EmulatorSpeech,
+        RealtimeSttServer,
       ],
     };
   }

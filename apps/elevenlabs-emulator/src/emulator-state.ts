@@ -17,6 +17,24 @@ export interface EmulatorFaults {
   chunkDelayMs: number;
   /** Send the 200 headers, then nothing until the client gives up. */
   stall: boolean;
+  /** Realtime STT (its knobs are separate from the TTS ones, so a test can fail one API only): `auth_error` then close. */
+  sttRejectAuth: boolean;
+  /** Realtime STT: `quota_exceeded` then close. */
+  sttQuotaExceeded: boolean;
+  /** Realtime STT: answer the next N connections with `rate_limited` then close. */
+  sttRateLimited: number;
+  /** Realtime STT: end a connection after it received this many audio chunks (0: never). */
+  sttDropAfterChunks: number;
+  /** How many STT connections `sttDropAfterChunks` ends (`Infinity`: every one). */
+  sttDropCount: number;
+  /** How the STT socket ends: close code 1011, or a TCP reset without a close frame. */
+  sttDropMode: 'close_1011' | 'terminate';
+  /** Realtime STT: accept the socket, then never answer (no session_started, no transcripts). */
+  sttStall: boolean;
+  /** Realtime STT: close (1000) a connection that received no audio chunk for this long, as the real API does after ~10 s (0: never). */
+  sttIdleCloseMs: number;
+  /** Realtime STT: delay every message the emulator sends by this long. */
+  sttLatencyMs: number;
 }
 
 export const NO_FAULTS: Readonly<EmulatorFaults> = {
@@ -29,6 +47,15 @@ export const NO_FAULTS: Readonly<EmulatorFaults> = {
   firstByteDelayMs: 0,
   chunkDelayMs: 0,
   stall: false,
+  sttRejectAuth: false,
+  sttQuotaExceeded: false,
+  sttRateLimited: 0,
+  sttDropAfterChunks: 0,
+  sttDropCount: 1,
+  sttDropMode: 'close_1011',
+  sttStall: false,
+  sttIdleCloseMs: 0,
+  sttLatencyMs: 0,
 };
 
 /** How a request ended: answered in full, or closed by the client before its response was complete. */
@@ -62,16 +89,30 @@ export class RecordedRequest {
   }
 }
 
+/**
+ * What transcribes realtime STT audio: the embedded recogniser (real transcripts), or `echo`, a
+ * cheap stand-in for load tests that answers every audio chunk with a partial `chunk <n>` and every
+ * commit with a committed `segment <n>` (no VAD commits), so the recogniser is not the bottleneck.
+ */
+export type SttTranscriber = 'local' | 'echo';
+
+/** Called as the emulator sends each realtime STT message, with the wall-clock time in ms (sub-ms precision). */
+export type SttEmitHook = (message: { message_type: string; text?: unknown }, epochMs: number) => void;
+
 /** Mutable state shared by an emulator's routes: the fault knobs, the request log, streams in flight. */
 export class EmulatorState {
   readonly faults: EmulatorFaults;
   readonly requests: RecordedRequest[] = [];
   streamsInFlight = 0;
+  /** Realtime STT connections accepted so far (including refused ones). */
+  sttConnections = 0;
 
   constructor(
     /** When set, `xi-api-key` must equal it; otherwise any non-empty key is accepted. */
     readonly apiKey: string | undefined,
     faults: Partial<EmulatorFaults> = {},
+    readonly transcriber: SttTranscriber = 'local',
+    readonly onSttEmit?: SttEmitHook,
   ) {
     this.faults = { ...NO_FAULTS, ...faults };
   }
@@ -80,6 +121,7 @@ export class EmulatorState {
   reset(): void {
     Object.assign(this.faults, NO_FAULTS);
     this.requests.length = 0;
+    this.sttConnections = 0;
   }
 }
 

@@ -4,11 +4,12 @@ import type { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ElevenLabsEmulatorModule } from './elevenlabs-emulator.module.js';
-import { EmulatorState, type EmulatorFaults, type RecordedRequest } from './emulator-state.js';
+import { EmulatorState, type EmulatorFaults, type RecordedRequest, type SttEmitHook, type SttTranscriber } from './emulator-state.js';
 
-export { NO_FAULTS, RecordedRequest, type EmulatorFaults, type RequestOutcome } from './emulator-state.js';
+export { NO_FAULTS, RecordedRequest, type EmulatorFaults, type RequestOutcome, type SttEmitHook, type SttTranscriber } from './emulator-state.js';
 export { DEFAULT_OUTPUT_FORMAT, EMULATED_FORMATS, type EmulatedFormat } from './output-formats.js';
 export { emulatorVoiceFor } from './speech/emulator-speech.js';
+export { REALTIME_PATH } from './speech-to-text/realtime.server.js';
 
 export interface ElevenLabsEmulatorOptions {
   /** 0 (default) picks a free port. */
@@ -19,6 +20,10 @@ export interface ElevenLabsEmulatorOptions {
   apiKey?: string;
   /** Faults in force from the start (default none). */
   faults?: Partial<EmulatorFaults>;
+  /** Realtime STT transcriber: `local` (default, the embedded recogniser) or `echo` (load tests). */
+  transcriber?: SttTranscriber;
+  /** Called as each realtime STT message is sent (benchmarks time the gateway with it). */
+  onSttEmit?: SttEmitHook;
   /** flite and MP3 worker threads (default 1). */
   workers?: number;
   logger?: LogLevel[] | false;
@@ -31,6 +36,8 @@ export interface ElevenLabsEmulator {
   faults: EmulatorFaults;
   /** Every API request received, oldest first. */
   requests: RecordedRequest[];
+  /** Realtime STT WebSocket connections accepted since the last reset. */
+  readonly sttConnections: number;
   /** Clears the request log and every fault. */
   reset(): void;
   /** Stops the server, cutting open (e.g. stalled) streams, and its worker threads. */
@@ -39,10 +46,11 @@ export interface ElevenLabsEmulator {
 
 /**
  * Starts the ElevenLabs API emulator: the TTS HTTP streaming endpoint of api.elevenlabs.io, spoken
- * by the embedded flite engine, with fault knobs. Tests start it in-process; `main.ts` runs it alone.
+ * by the embedded flite engine, and Scribe v2 Realtime STT (WebSocket) transcribed by the embedded
+ * recogniser, with fault knobs. Tests start it in-process; `main.ts` runs it alone.
  */
 export async function startElevenLabsEmulator(options: ElevenLabsEmulatorOptions = {}): Promise<ElevenLabsEmulator> {
-  const state = new EmulatorState(options.apiKey, options.faults);
+  const state = new EmulatorState(options.apiKey, options.faults, options.transcriber, options.onSttEmit);
   const app = await NestFactory.create<NestExpressApplication>(ElevenLabsEmulatorModule.forRoot(state, options.workers ?? 1), {
     logger: options.logger ?? ['error', 'warn'],
     abortOnError: false,
@@ -54,6 +62,9 @@ export async function startElevenLabsEmulator(options: ElevenLabsEmulatorOptions
     baseUrl: `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`,
     faults: state.faults,
     requests: state.requests,
+    get sttConnections() {
+      return state.sttConnections;
+    },
     reset: () => state.reset(),
     close: () => app.close(),
   };

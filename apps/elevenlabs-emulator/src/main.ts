@@ -21,6 +21,15 @@ const OPTIONS = {
   'first-byte-delay-ms': { type: 'string' },
   'chunk-delay-ms': { type: 'string' },
   stall: { type: 'boolean' },
+  'stt-reject-auth': { type: 'boolean' },
+  'stt-quota-exceeded': { type: 'boolean' },
+  'stt-rate-limited': { type: 'string' },
+  'stt-drop-after-chunks': { type: 'string' },
+  'stt-drop-count': { type: 'string' },
+  'stt-drop-terminate': { type: 'boolean' },
+  'stt-stall': { type: 'boolean' },
+  'stt-latency-ms': { type: 'string' },
+  'stt-idle-close-ms': { type: 'string' },
 } as const;
 type OptionName = keyof typeof OPTIONS;
 
@@ -56,6 +65,15 @@ async function main(): Promise<void> {
     firstByteDelayMs: count('first-byte-delay-ms', NO_FAULTS.firstByteDelayMs),
     chunkDelayMs: count('chunk-delay-ms', NO_FAULTS.chunkDelayMs),
     stall: flag('stall'),
+    sttRejectAuth: flag('stt-reject-auth'),
+    sttQuotaExceeded: flag('stt-quota-exceeded'),
+    sttRateLimited: count('stt-rate-limited', NO_FAULTS.sttRateLimited),
+    sttDropAfterChunks: count('stt-drop-after-chunks', NO_FAULTS.sttDropAfterChunks),
+    sttDropCount: count('stt-drop-count', NO_FAULTS.sttDropCount),
+    sttDropMode: flag('stt-drop-terminate') ? 'terminate' : 'close_1011',
+    sttStall: flag('stt-stall'),
+    sttLatencyMs: count('stt-latency-ms', NO_FAULTS.sttLatencyMs),
+    sttIdleCloseMs: count('stt-idle-close-ms', NO_FAULTS.sttIdleCloseMs),
   };
   const apiKey = setting('api-key');
   const emulator = await startElevenLabsEmulator({

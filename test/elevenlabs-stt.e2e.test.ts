@@ -1,0 +1,182 @@
+import assert from 'node:assert/strict';
+import { after, before, beforeEach, describe, it } from 'node:test';
+import { startElevenLabsEmulator, type ElevenLabsEmulator } from '@apps/elevenlabs-emulator';
+import { localReply } from '@app/chat';
+import { FliteSynthesizer } from '@app/engines';
+import type { ServerEvent } from '@app/protocol';
+import { CapturedOutput, joinAudioChunks, readSharedRecording, SHARED_RECORDINGS, silence, streamAudio, synthesizeSpeech, wordErrorRate, type VoiceTestClient } from '@app/testing';
+import { connectConfigured, startTestApp, type TestApp } from './utils/test-app.js';
+
+const CANARY_KEY = 'xi-canary-stt-7c2a';
+const PROMPT = 'what is the weather like in paris today';
+/** The shared recording PocketSphinx does best on, and the word error rate bound the voice-input suite measured. */
+const RECORDING = 'librivox-austen-0870.wav';
+const MAX_WER = 0.6;
+const PCM16K = { bytesPerSecond: 32000, mode: 'binary', sampleRate: 16000 } as const;
+const text = (event: ServerEvent | undefined) => (event as { text: string } | undefined)?.text ?? '';
+const isError = (e: ServerEvent) => e.type === 'error';
+
+describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
+  let emulator: ElevenLabsEmulator;
+  let testApp: TestApp;
+  let flite: FliteSynthesizer;
+  let prompt: Buffer;
+  let output: CapturedOutput;
+  const clients: VoiceTestClient[] = [];
+
+  before(async () => {
+    output = CapturedOutput.start();
+    emulator = await startElevenLabsEmulator({ apiKey: CANARY_KEY });
+    testApp = await startTestApp({ ELEVENLABS_API_KEY: CANARY_KEY, ELEVENLABS_BASE_URL: emulator.baseUrl });
+    flite = new FliteSynthesizer({ threads: 1 });
+    prompt = await synthesizeSpeech(flite, PROMPT, 16000);
+  });
+  beforeEach(() => emulator.reset());
+  after(async () => {
+    await testApp.close();
+    await emulator.close();
+    await flite.close();
+    output.stop();
+  });
+
+  async function configured(stt: Record<string, unknown>, wait = true): Promise<VoiceTestClient> {
+    const client = await testApp.connect();
+    clients.push(client);
+    await client.expect('session.ready');
+    client.send({ type: 'session.configure', stt, tts: { output_format: 'pcm_16000' } });
+    await client.expect('session.configured');
+    if (wait) await client.expect('stt.session_started');
+    return client;
+  }
+
+  it('lists ElevenLabs as the default STT provider in /v1/voice/config', async () => {
+    const body = (await (await fetch(`${testApp.httpUrl}/v1/voice/config`)).json()) as { stt: { default_provider: string; providers: Array<{ id: string; available: boolean; models: string[] }> } };
+    assert.equal(body.stt.default_provider, 'elevenlabs');
+    assert.deepEqual(body.stt.providers.find((p) => p.id === 'elevenlabs')?.models, ['scribe_v2_realtime']);
+  });
+
+  it('reports the upstream session id and the effective config in stt.session_started', async () => {
+    const client = await testApp.connect();
+    clients.push(client);
+    await client.expect('session.ready');
+    const stt = { commit_strategy: 'vad', audio_format: 'pcm_24000', vad_threshold: 0.3, vad_silence_threshold_secs: 0.3, min_speech_duration_ms: 50, min_silence_duration_ms: 60, include_timestamps: true };
+    client.send({ type: 'session.configure', stt });
+    await client.expect('session.configured');
+    const started = await client.expect('stt.session_started');
+    assert.match(started.session_id, /^[0-9a-f]{32}$/, 'the upstream session id');
+    assert.deepEqual(started.config, { provider: 'elevenlabs', model_id: 'scribe_v2_realtime', language_code: 'en', sample_rate: 24000, ...stt });
+  });
+
+  it('manual commit: streams a shared recording in real time, partials, committed transcript, reply and streamed TTS', async () => {
+    const client = await configured({ commit_strategy: 'manual' });
+    await streamAudio(client, Buffer.concat([readSharedRecording(RECORDING), silence(0.3)]), PCM16K);
+    client.send({ type: 'audio.commit' });
+    const events = await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 });
+    const committed = text(events.at(-1));
+    assert.equal(events.at(-1)?.type, 'transcript.committed');
+    assert.ok(events.filter((e) => e.type === 'transcript.partial').length >= 2, 'partials while speaking');
+    assert.ok(wordErrorRate(SHARED_RECORDINGS[RECORDING]!, committed) <= MAX_WER, committed);
+    const turn = await client.until((e) => e.type === 'assistant.audio.end' || isError(e), { timeoutMs: 20_000 });
+    assert.equal(text(turn.find((e) => e.type === 'assistant.message')), localReply(committed));
+    assert.ok(turn.filter((e) => e.type === 'assistant.audio.chunk').length > 1, 'streamed TTS chunks');
+    assert.ok(joinAudioChunks(turn).length > 16000, 'audible reply');
+  });
+
+  it('VAD commit: a flite prompt in real time is committed after the silence and answered', async () => {
+    const client = await configured({ commit_strategy: 'vad', vad_silence_threshold_secs: 0.5 });
+    const sending = streamAudio(client, Buffer.concat([silence(0.3), prompt, silence(1.2)]), PCM16K);
+    const events = await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 });
+    await sending;
+    assert.equal(text(events.at(-1)), PROMPT);
+    assert.ok(events.some((e) => e.type === 'transcript.partial'));
+    const turn = await client.until((e) => e.type === 'assistant.audio.end' || isError(e), { timeoutMs: 20_000 });
+    assert.equal(text(turn.find((e) => e.type === 'assistant.started')), PROMPT);
+    assert.ok(turn.some((e) => e.type === 'assistant.audio.chunk'));
+  });
+
+  for (const mode of ['close_1011', 'terminate'] as const) {
+    it(`survives an upstream drop mid-utterance (${mode}): reconnects, replays the audio, the turn is kept`, async () => {
+      Object.assign(emulator.faults, { sttDropAfterChunks: 12, sttDropCount: 1, sttDropMode: mode });
+      const client = await configured({ commit_strategy: 'manual' });
+      await streamAudio(client, Buffer.concat([prompt, silence(0.3)]), PCM16K);
+      client.send({ type: 'audio.commit' });
+      const events = await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 });
+      assert.equal(text(events.at(-1)), PROMPT);
+      assert.equal(emulator.sttConnections, 2, 'one reconnect');
+      assert.equal(events.filter((e) => e.type === 'stt.session_started').length, 0, 'no second session_started');
+    });
+  }
+
+  it('reports stt_unavailable within 10 s when every reconnect is dropped too', async () => {
+    Object.assign(emulator.faults, { sttDropAfterChunks: 3, sttDropCount: Infinity });
+    const client = await configured({ commit_strategy: 'manual' });
+    const started = performance.now();
+    const sending = streamAudio(client, Buffer.concat([prompt, silence(0.3)]), PCM16K);
+    const events = await client.until(isError, { timeoutMs: 15_000 });
+    await sending.catch(() => undefined);
+    const elapsed = performance.now() - started;
+    assert.equal((events.at(-1) as { code: string }).code, 'stt_unavailable');
+    assert.ok(elapsed < 10_000, `${Math.round(elapsed)} ms`);
+    assert.ok(emulator.sttConnections >= 3, `retried: ${emulator.sttConnections} connections`);
+  });
+
+  it('reports stt_unavailable when the upstream stalls', async () => {
+    emulator.faults.sttStall = true;
+    const client = await configured({ commit_strategy: 'manual' }, false);
+    const events = await client.until(isError, { timeoutMs: 15_000 });
+    assert.equal((events.at(-1) as { code: string }).code, 'stt_unavailable');
+    assert.ok(!events.some((e) => e.type === 'stt.session_started'));
+  });
+
+  for (const [fault, upstream] of [
+    ['sttRejectAuth', 'auth_error'],
+    ['sttQuotaExceeded', 'quota_exceeded'],
+  ] as const) {
+    it(`reports ${upstream} once, readably, and does not retry`, async () => {
+      emulator.faults[fault] = true;
+      const client = await configured({}, false);
+      const events = await client.until(isError, { timeoutMs: 5000 });
+      const error = events.at(-1) as { code: string; message: string };
+      assert.equal(error.code, 'stt_unavailable');
+      assert.match(error.message, new RegExp(upstream));
+      assert.ok(await client.quietFor(1500), 'a single error');
+      assert.equal(emulator.sttConnections, 1, 'no retry');
+      client.send({ type: 'audio.append', audio: silence(0.1).toString('base64') });
+      assert.equal(((await client.expect('error')) as { code: string }).code, 'stt_unavailable');
+    });
+  }
+
+  it('still transcribes with upstream latency', async () => {
+    emulator.faults.sttLatencyMs = 300;
+    const client = await configured({ commit_strategy: 'manual' });
+    await streamAudio(client, Buffer.concat([prompt, silence(0.3)]), { ...PCM16K, speed: 4 });
+    client.send({ type: 'audio.commit' });
+    const events = await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 });
+    assert.equal(text(events.at(-1)), PROMPT);
+  });
+
+  it('keeps a silent session alive with keep-alive audio (the upstream closes sockets idle for 7 s)', async () => {
+    emulator.faults.sttIdleCloseMs = 7000;
+    const client = await configured({ commit_strategy: 'manual' });
+    await new Promise((resolve) => setTimeout(resolve, 9000));
+    await streamAudio(client, Buffer.concat([prompt, silence(0.3)]), { ...PCM16K, speed: 4 });
+    client.send({ type: 'audio.commit' });
+    const events = await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 });
+    assert.equal(text(events.at(-1)), PROMPT);
+    assert.equal(emulator.sttConnections, 1);
+  });
+
+  it('never shows the key, the upstream URL or a stack trace to clients or in logs', () => {
+    const events = JSON.stringify(clients.flatMap((c) => c.events));
+    const logs = output.text;
+    for (const secret of [CANARY_KEY, emulator.baseUrl, emulator.baseUrl.replace('http', 'ws'), new URL(emulator.baseUrl).host]) {
+      assert.ok(!events.includes(secret), `client events leak ${secret}`);
+      assert.ok(!logs.includes(secret), `logs leak ${secret}`);
+    }
+    assert.match(logs, /ElevenLabs STT socket lost \(closed with code 1011\); reconnect attempt 1/, 'the capture sees the log lines');
+    assert.ok(clients.some((c) => c.events.some((e) => e.type === 'error')), 'failures were checked too');
+    const stackFrame = /\bat .+\.[cm]?[jt]s:\d+:\d+/;
+    assert.ok(!stackFrame.test(events), 'a stack trace in client events');
+    assert.ok(!stackFrame.test(logs), `a stack trace in the logs: ${stackFrame.exec(logs)?.[0]}`);
+  });
+});

@@ -120,12 +120,81 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
     assert.ok(emulator.sttConnections >= 3, `retried: ${emulator.sttConnections} connections`);
   });
 
-  it('reports stt_unavailable when the upstream stalls', async () => {
+  it('reports stt_unavailable within 10 s of configure when the upstream never starts a session', async () => {
     emulator.faults.sttStall = true;
+    const started = performance.now();
     const client = await configured({ commit_strategy: 'manual' }, false);
     const events = await client.until(isError, { timeoutMs: 15_000 });
+    const elapsed = performance.now() - started;
     assert.equal((events.at(-1) as { code: string }).code, 'stt_unavailable');
     assert.ok(!events.some((e) => e.type === 'stt.session_started'));
+    assert.ok(elapsed < 10_000, `${Math.round(elapsed)} ms`);
+    assert.ok(emulator.sttConnections >= 2, `retried: ${emulator.sttConnections} connections`);
+  });
+
+  for (const [mode, what] of [
+    ['freeze', 'a frozen socket (no reads, no pongs)'],
+    ['mute', 'a hung transcriber behind a live socket (pongs, no transcripts)'],
+  ] as const) {
+    it(`VAD mode: detects ${what} while the user speaks, reconnects and keeps the turn`, async () => {
+      Object.assign(emulator.faults, { sttDropAfterChunks: 12, sttDropCount: 1, sttDropMode: mode });
+      const client = await configured({ commit_strategy: 'vad', vad_silence_threshold_secs: 0.5 });
+      const sending = streamAudio(client, Buffer.concat([silence(0.3), prompt, silence(1.5)]), PCM16K);
+      const events = await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 20_000 });
+      await sending;
+      assert.equal(events.at(-1)?.type, 'transcript.committed', JSON.stringify(events.at(-1)));
+      assert.equal(text(events.at(-1)), PROMPT);
+      assert.equal(emulator.sttConnections, 2, 'one reconnect');
+      const turn = await client.until((e) => e.type === 'assistant.audio.end' || isError(e), { timeoutMs: 20_000 });
+      assert.equal(text(turn.find((e) => e.type === 'assistant.started')), PROMPT);
+    });
+  }
+
+  it('reports stt_unavailable within 10 s when every socket freezes mid-utterance', async () => {
+    Object.assign(emulator.faults, { sttDropAfterChunks: 5, sttDropCount: Infinity, sttDropMode: 'freeze' });
+    const client = await configured({ commit_strategy: 'vad' });
+    let frozenAt = 0;
+    // The fifth chunk freezes the first socket: time the outage from there.
+    const sending = streamAudio(client, Buffer.concat([prompt, silence(8)]), { ...PCM16K, onChunk: (i) => { if (i === 4) frozenAt = performance.now(); } });
+    const events = await client.until(isError, { timeoutMs: 20_000 });
+    const elapsed = performance.now() - frozenAt;
+    await sending.catch(() => undefined);
+    assert.equal((events.at(-1) as { code: string }).code, 'stt_unavailable');
+    assert.ok(elapsed < 10_000, `${Math.round(elapsed)} ms after the freeze`);
+    assert.ok(emulator.sttConnections >= 2, `retried: ${emulator.sttConnections} connections`);
+  });
+
+  it('include_timestamps: transcript.committed carries the words with times on the session audio timeline, across a reconnect', async () => {
+    const first = Buffer.concat([silence(0.3), prompt, silence(0.3)]);
+    // The second utterance is cut by a drop 5 chunks in (the first utterance's chunks and its commit come before).
+    Object.assign(emulator.faults, { sttDropAfterChunks: Math.ceil(first.length / 3200) + 1 + 5, sttDropCount: 1, sttDropMode: 'close_1011' });
+    const client = await configured({ commit_strategy: 'manual', include_timestamps: true });
+    await streamAudio(client, first, { ...PCM16K, speed: 4 });
+    client.send({ type: 'audio.commit' });
+    const one = (await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 })).at(-1) as { text: string; words?: Array<{ text: string; start: number; end: number }> };
+    assert.equal(one.text, PROMPT);
+    assert.deepEqual(one.words?.map((w) => w.text), PROMPT.split(' '));
+    const firstSecs = first.length / 32000;
+    for (const [i, word] of one.words!.entries()) {
+      assert.ok(word.start >= 0 && word.end >= word.start && word.end <= firstSecs + 0.01, JSON.stringify(word));
+      if (i > 0) assert.ok(word.start >= one.words![i - 1]!.end - 0.001, 'in order');
+    }
+    // After the drop the new socket's times restart at 0; the client's timeline does not.
+    await streamAudio(client, Buffer.concat([prompt, silence(0.3)]), { ...PCM16K, speed: 4 });
+    client.send({ type: 'audio.commit' });
+    const two = (await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 })).at(-1) as typeof one;
+    assert.equal(two.text, PROMPT);
+    assert.equal(emulator.sttConnections, 2, 'the reconnect happened');
+    assert.ok(two.words!.length === 8 && two.words![0]!.start >= firstSecs - 0.01, `second utterance words start after the first: ${JSON.stringify(two.words![0])}`);
+  });
+
+  it('include_timestamps off: no words field', async () => {
+    const client = await configured({ commit_strategy: 'manual' });
+    await streamAudio(client, Buffer.concat([prompt, silence(0.3)]), { ...PCM16K, speed: 4 });
+    client.send({ type: 'audio.commit' });
+    const committed = (await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 })).at(-1)!;
+    assert.equal(text(committed), PROMPT);
+    assert.ok(!('words' in committed));
   });
 
   for (const [fault, upstream] of [

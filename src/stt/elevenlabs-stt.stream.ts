@@ -1,6 +1,8 @@
 import type { Logger } from '@nestjs/common';
 import { WebSocket } from 'ws';
-import { VoiceError } from '@app/protocol';
+import { pcm16Samples, rmsLevel } from '@app/audio';
+import { VoiceError, type TranscriptWord } from '@app/protocol';
+import alawmulaw from 'alawmulaw';
 import type { EffectiveSttConfig, SttStream, SttStreamListener } from './stt-provider.js';
 
 export const SCRIBE_MODEL_ID = 'scribe_v2_realtime';
@@ -13,11 +15,36 @@ const KEEPALIVE_SILENCE_MS = 100;
 const CONNECT_TIMEOUT_MS = 3000;
 /** An upstream that answers nothing this long after a commit is treated as dropped. */
 const COMMIT_TIMEOUT_MS = 4000;
-/** From a drop, reconnecting stops and the session gets `stt_unavailable` by then. */
+/**
+ * From the start of an outage (the first connect, a drop, or the last sign of life of a stalled
+ * socket) the session gets `stt_unavailable` by then unless a socket is live again.
+ */
 const RECONNECT_BUDGET_MS = 8000;
+/**
+ * Transport pings on a live socket (one at once when it starts, then after each interval); once the
+ * upstream has answered one, a ping unanswered for the timeout is a stall. During an outage the new
+ * socket is probed more often, so a flapping upstream is told from a recovered one within the budget.
+ */
+const PING_INTERVAL_MS = 2000;
+const PONG_TIMEOUT_MS = 3000;
+const OUTAGE_PING_INTERVAL_MS = 500;
+const OUTAGE_PONG_TIMEOUT_MS = 1500;
+/**
+ * Speech-like audio (see VOICED_RMS) sent this long ago with nothing at all heard back since is a hung
+ * transcriber behind a live socket (pongs still come). The real API sends partials while speech goes
+ * on (after its first 2 s of audio), so a healthy upstream answers well within it.
+ */
+const SPEECH_WITHOUT_ANSWER_MS = 6000;
+/** RMS level (0..1 of full scale, about -36 dBFS) above which a chunk counts as speech-like. */
+const VOICED_RMS = 0.016;
+/** With `include_timestamps`, how long a committed transcript waits for its word timings. */
+const TIMESTAMPS_WAIT_MS = 1000;
 const BACKOFF_MS = [200, 500, 1000, 2000];
-/** A new socket that stays up this long ends an outage (a socket that drops again at once does not). */
-const RECOVERED_AFTER_MS = 2000;
+/**
+ * A socket that stays up this long ends an outage (a socket that drops again at once does not); when
+ * the upstream answers pings, it must also have answered one this long after it started.
+ */
+const RECOVERED_AFTER_MS = 1500;
 /** Audio kept for replay after a drop (the API itself auto-commits every 90 s). */
 const MAX_REPLAY_SECS = 90;
 /** The API advises previous_text under 50 characters. */
@@ -35,6 +62,38 @@ const FATAL_ERRORS: Record<string, string> = {
 };
 
 type Entry = { kind: 'audio'; audio: Buffer } | { kind: 'commit' };
+/** Keep-alive silence sent on a socket: where (seconds into the socket's audio) and how long. */
+export interface Insertion {
+  at: number;
+  secs: number;
+}
+
+/**
+ * Maps upstream word timings (seconds into one socket's audio) onto the session's own audio timeline:
+ * shifted by where the socket's audio started (after a reconnect it starts with the replay), minus
+ * the keep-alive silence this client inserted before each word. Word objects of other types
+ * (`spacing`, `audio_event`) and malformed ones are dropped.
+ */
+export function mapWordTimes(words: unknown, baseSecs: number, insertions: readonly Insertion[]): TranscriptWord[] | undefined {
+  if (!Array.isArray(words)) return undefined;
+  const toClient = (t: number): number => {
+    let shift = 0;
+    for (const insertion of insertions) {
+      if (insertion.at >= t) break;
+      shift += Math.min(insertion.secs, t - insertion.at);
+    }
+    return Math.round((baseSecs + t - shift) * 1000) / 1000;
+  };
+  const out: TranscriptWord[] = [];
+  for (const word of words as Array<Record<string, unknown>>) {
+    if (typeof word !== 'object' || word === null) continue;
+    const { text, start, end, type } = word;
+    if (type !== undefined && type !== 'word') continue;
+    if (typeof text !== 'string' || !text.trim() || typeof start !== 'number' || typeof end !== 'number' || !(start >= 0) || !(end >= start)) continue;
+    out.push({ text: text.trim(), start: toClient(start), end: toClient(end) });
+  }
+  return out;
+}
 
 export interface ElevenLabsSttStreamOptions {
   apiKey: string;
@@ -100,13 +159,30 @@ export class ElevenLabsSttStream implements SttStream {
   private lastSentAt = performance.now();
   private lastHeardAt = performance.now();
   private commitSentAt?: number;
+  /** Transport liveness: the outstanding ping, and whether this socket has ever answered one. */
+  private pingSentAt?: number;
+  private pongsAnswered = false;
+  private lastPongAt = 0;
+  /** When speech-like audio went up with nothing heard back since, and hang detections with no transcript in between. */
+  private voicedAt?: number;
+  private hangStrikes = 0;
+  private deadline?: NodeJS.Timeout;
+  /** Timeline: client audio bytes pushed in all; the client time where this socket's audio starts; keep-alive silence inserted on it. */
+  private pushedBytes = 0;
+  private socketBaseSecs = 0;
+  private socketSentBytes = 0;
+  private insertions: Insertion[] = [];
+  /** A committed transcript waiting for its `committed_transcript_with_timestamps`. */
+  private held?: { text: string; trigger: 'vad' | 'manual'; timer: NodeJS.Timeout };
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly ticker: NodeJS.Timeout;
   private readonly url: string;
 
   constructor(private readonly options: ElevenLabsSttStreamOptions) {
     this.url = `${options.baseUrl.replace(/^http/, 'ws')}${REALTIME_PATH}?${realtimeQuery(options.config).toString()}`;
-    this.ticker = setInterval(() => this.tick(), 500);
+    this.ticker = setInterval(() => this.tick(), 250);
+    // Until the first socket is live, the session has no speech input: that is an outage too.
+    this.outageFrom(performance.now());
     this.connect();
   }
 
@@ -115,6 +191,8 @@ export class ElevenLabsSttStream implements SttStream {
     if (previousText !== undefined && !this.started && this.firstPreviousText === undefined) this.firstPreviousText = previousText;
     this.entries.push({ kind: 'audio', audio });
     this.unackedBytes += audio.length;
+    this.pushedBytes += audio.length;
+    if (this.voicedAt === undefined && this.voiced(audio)) this.voicedAt = performance.now();
     this.trimReplay();
     if (this.live) this.sendAudio(audio);
   }
@@ -132,6 +210,7 @@ export class ElevenLabsSttStream implements SttStream {
     clearInterval(this.ticker);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    this.held = undefined;
     this.dropSocket(true);
   }
 
@@ -139,12 +218,14 @@ export class ElevenLabsSttStream implements SttStream {
     const ws = new WebSocket(this.url, { headers: { 'xi-api-key': this.options.apiKey } });
     this.ws = ws;
     this.live = false;
+    this.pingSentAt = undefined;
     const timeout = this.timer(() => {
       if (this.ws === ws && !this.live) this.lost(ws, 'no session_started in time');
     }, CONNECT_TIMEOUT_MS);
     ws.on('message', (data) => {
       if (this.ws !== ws) return;
       this.lastHeardAt = performance.now();
+      this.voicedAt = undefined;
       let message: Record<string, unknown>;
       try {
         message = JSON.parse(data.toString()) as Record<string, unknown>;
@@ -156,6 +237,12 @@ export class ElevenLabsSttStream implements SttStream {
         this.timers.delete(timeout);
       }
       this.handle(message);
+    });
+    ws.on('pong', () => {
+      if (this.ws !== ws) return;
+      this.pingSentAt = undefined;
+      this.pongsAnswered = true;
+      this.lastPongAt = performance.now();
     });
     ws.on('close', (code) => {
       if (this.ws === ws) this.lost(ws, `closed with code ${code}`);
@@ -173,6 +260,7 @@ export class ElevenLabsSttStream implements SttStream {
       case 'session_started':
         return this.onStarted(typeof message['session_id'] === 'string' ? message['session_id'] : this.options.sessionId);
       case 'partial_transcript':
+        this.hangStrikes = 0;
         if (!text) return;
         if (!this.inSegment) {
           this.inSegment = true;
@@ -180,8 +268,10 @@ export class ElevenLabsSttStream implements SttStream {
         }
         return this.options.listener.partial(text);
       case 'committed_transcript':
+        this.hangStrikes = 0;
         return this.onCommitted(text);
       case 'committed_transcript_with_timestamps':
+        return this.onTimestamps(message['words']);
       case 'final_transcript':
       case 'final_transcript_with_timestamps':
       case 'committed_transcript_entities':
@@ -195,12 +285,20 @@ export class ElevenLabsSttStream implements SttStream {
   }
 
   private onStarted(upstreamId: string): void {
+    const now = performance.now();
     this.live = true;
-    this.liveSince = performance.now();
-    if (this.downSince !== undefined) {
+    this.liveSince = now;
+    // A probe at once: a socket that answers is alive; the hang check restarts with the replay.
+    this.pingSentAt = now;
+    this.ws!.ping();
+    if (this.voicedAt !== undefined) this.voicedAt = now;
+    // This socket's audio starts with the replay: everything not yet acknowledged.
+    this.socketBaseSecs = (this.pushedBytes - this.unackedBytes) / this.options.bytesPerSecond;
+    this.socketSentBytes = 0;
+    this.insertions = [];
+    if (this.started) {
       this.options.logger.log(`session ${this.options.sessionId}: ElevenLabs STT reconnected; replaying ${(this.unackedBytes / this.options.bytesPerSecond).toFixed(1)} s of audio`);
-    }
-    if (!this.started) {
+    } else {
       this.started = true;
       this.options.listener.started({ session_id: upstreamId, config: { ...this.options.config } });
     }
@@ -226,17 +324,41 @@ export class ElevenLabsSttStream implements SttStream {
     if (manual) this.pendingCommits--;
     this.commitSentAt = this.pendingCommits > 0 ? performance.now() : undefined;
     if (text) this.lastCommitted = text;
-    this.options.listener.committed(text, manual ? 'manual' : 'vad');
+    const trigger = manual ? 'manual' : 'vad';
+    this.release();
+    // With timestamps on, the words follow in their own message: hold the transcript briefly for them.
+    if (!this.options.config.include_timestamps || !text) return this.options.listener.committed(text, trigger);
+    const timer = this.timer(() => this.release(), TIMESTAMPS_WAIT_MS);
+    this.held = { text, trigger, timer };
+  }
+
+  private onTimestamps(words: unknown): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = undefined;
+    clearTimeout(held.timer);
+    this.timers.delete(held.timer);
+    this.options.listener.committed(held.text, held.trigger, mapWordTimes(words, this.socketBaseSecs, this.insertions));
+  }
+
+  /** A held transcript whose timings did not come goes out without them: words are never worth losing the turn. */
+  private release(): void {
+    const held = this.held;
+    if (!held) return;
+    this.held = undefined;
+    clearTimeout(held.timer);
+    this.timers.delete(held.timer);
+    this.options.listener.committed(held.text, held.trigger);
   }
 
   private sendAudio(audio: Buffer, previousText?: string): void {
-    this.send({
+    if (this.send({
       message_type: 'input_audio_chunk',
       audio_base_64: audio.toString('base64'),
       commit: false,
       sample_rate: this.options.config.sample_rate,
       ...(previousText ? { previous_text: previousText } : {}),
-    });
+    })) this.socketSentBytes += audio.length;
   }
 
   private sendCommit(): void {
@@ -244,39 +366,66 @@ export class ElevenLabsSttStream implements SttStream {
     this.send({ message_type: 'input_audio_chunk', audio_base_64: '', commit: true, sample_rate: this.options.config.sample_rate });
   }
 
-  private send(message: Record<string, unknown>): void {
-    if (this.ws?.readyState !== WebSocket.OPEN) return;
+  private send(message: Record<string, unknown>): boolean {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
     this.lastSentAt = performance.now();
     this.ws.send(JSON.stringify(message));
+    return true;
   }
 
-  /** Keep-alive while the user is silent, and stall detection after a commit. */
+  /** Whether a chunk is loud enough to be speech (PCM16LE, or mu-law bytes). */
+  private voiced(audio: Buffer): boolean {
+    if (audio.length < 2) return false;
+    const samples = this.options.config.audio_format.startsWith('ulaw') ? alawmulaw.mulaw.decode(new Uint8Array(audio)) : pcm16Samples(audio);
+    return rmsLevel(samples) >= VOICED_RMS;
+  }
+
+  /** Keep-alive while the user is silent; stall detection (commits unanswered, pings unanswered, speech unanswered). */
   private tick(): void {
     const now = performance.now();
-    if (this.live && this.downSince !== undefined && now - this.liveSince >= RECOVERED_AFTER_MS) {
-      this.downSince = undefined;
-      this.attempt = 0;
+    if (this.live && this.downSince !== undefined && now - this.liveSince >= RECOVERED_AFTER_MS && (!this.pongsAnswered || this.lastPongAt - this.liveSince >= RECOVERED_AFTER_MS)) {
+      this.recovered();
     }
-    if (this.live && now - this.lastSentAt >= KEEPALIVE_AFTER_MS) {
+    if (!this.live || !this.ws) return;
+    const ws = this.ws;
+    if (now - this.lastSentAt >= KEEPALIVE_AFTER_MS) {
       const bytes = Math.round((this.options.bytesPerSecond * KEEPALIVE_SILENCE_MS) / 1000) & ~1;
+      this.insertions.push({ at: this.socketSentBytes / this.options.bytesPerSecond, secs: bytes / this.options.bytesPerSecond });
       // Silence: zero PCM samples, or 0xFF in mu-law.
       this.sendAudio(Buffer.alloc(bytes, this.options.config.audio_format.startsWith('ulaw') ? 0xff : 0));
     }
-    if (this.live && this.commitSentAt !== undefined && now - Math.max(this.commitSentAt, this.lastHeardAt) >= COMMIT_TIMEOUT_MS) {
-      this.lost(this.ws!, 'no answer to a commit');
+    if (this.commitSentAt !== undefined && now - Math.max(this.commitSentAt, this.lastHeardAt) >= COMMIT_TIMEOUT_MS) {
+      return this.lost(ws, 'no answer to a commit', Math.max(this.commitSentAt, this.lastHeardAt));
+    }
+    const outage = this.downSince !== undefined;
+    if (this.pingSentAt !== undefined) {
+      // An upstream that never answers pings is not judged by them; one that did and stops has stalled.
+      if (this.pongsAnswered && now - this.pingSentAt >= (outage ? OUTAGE_PONG_TIMEOUT_MS : PONG_TIMEOUT_MS)) {
+        return this.lost(ws, 'no answer to a ping', Math.max(this.lastPongAt, this.liveSince));
+      }
+    } else if (now - Math.max(this.lastPongAt, this.liveSince) >= (outage ? OUTAGE_PING_INTERVAL_MS : PING_INTERVAL_MS)) {
+      this.pingSentAt = now;
+      ws.ping();
+    }
+    if (this.voicedAt !== undefined && now - this.voicedAt >= SPEECH_WITHOUT_ANSWER_MS && this.hangStrikes === 0) {
+      // Once only until a transcript comes: a second time in a row is more likely loud non-speech than a hang.
+      this.hangStrikes++;
+      this.voicedAt = undefined;
+      return this.lost(ws, `nothing heard back ${SPEECH_WITHOUT_ANSWER_MS / 1000} s after speech`);
     }
   }
 
-  /** The current socket is gone: reconnect with backoff within the budget, else report stt_unavailable. */
-  private lost(ws: WebSocket, why: string): void {
+  /**
+   * The current socket is gone or stalled: reconnect with backoff while the outage budget lasts;
+   * `aliveAt` is when a stalled socket last showed life, which is when its outage began.
+   */
+  private lost(ws: WebSocket, why: string, aliveAt?: number): void {
     if (this.ws !== ws || this.closed || this.failed) return;
     this.dropSocket(false);
     this.commitSentAt = undefined;
-    this.downSince ??= performance.now();
-    const elapsed = performance.now() - this.downSince;
-    if (elapsed >= RECONNECT_BUDGET_MS) {
-      return this.fail('Speech recognition (ElevenLabs) is unreachable; speech input is off for this session. Use text.prompt or reconnect later.', `gave up reconnecting: ${why}`);
-    }
+    this.outageFrom(Math.min(aliveAt ?? Infinity, performance.now()));
+    const elapsed = performance.now() - this.downSince!;
+    if (elapsed >= RECONNECT_BUDGET_MS) return this.unreachable(why);
     const delay = Math.min(BACKOFF_MS[Math.min(this.attempt, BACKOFF_MS.length - 1)]!, RECONNECT_BUDGET_MS - elapsed);
     this.attempt++;
     this.options.logger.warn(`session ${this.options.sessionId}: ElevenLabs STT socket lost (${why}); reconnect attempt ${this.attempt} in ${Math.round(delay)} ms`);
@@ -285,10 +434,36 @@ export class ElevenLabsSttStream implements SttStream {
     }, delay);
   }
 
+  /** An outage begins (unless one is going on): by its deadline a socket must be live, or the session is told. */
+  private outageFrom(at: number): void {
+    if (this.downSince !== undefined) return;
+    this.downSince = at;
+    this.deadline = this.timer(() => {
+      this.deadline = undefined;
+      if (!this.live) this.unreachable('no live socket within the reconnect budget');
+    }, Math.max(0, at + RECONNECT_BUDGET_MS - performance.now()));
+  }
+
+  /** A socket stayed up long enough: the outage is over. */
+  private recovered(): void {
+    this.downSince = undefined;
+    this.attempt = 0;
+    if (this.deadline) {
+      clearTimeout(this.deadline);
+      this.timers.delete(this.deadline);
+      this.deadline = undefined;
+    }
+  }
+
+  private unreachable(why: string): void {
+    this.fail('Speech recognition (ElevenLabs) is unreachable; speech input is off for this session. Use text.prompt or reconnect later.', `gave up reconnecting: ${why}`);
+  }
+
   private fail(message: string, cause: string): void {
     if (this.failed || this.closed) return;
     this.failed = true;
     this.options.logger.warn(`session ${this.options.sessionId}: ElevenLabs STT stopped (${cause})`);
+    this.release();
     this.dropSocket(true);
     this.options.listener.failed(new VoiceError('stt_unavailable', message));
   }
@@ -299,6 +474,7 @@ export class ElevenLabsSttStream implements SttStream {
     this.live = false;
     if (!ws) return;
     ws.removeAllListeners('message');
+    ws.removeAllListeners('pong');
     ws.on('error', () => undefined);
     if (graceful && ws.readyState === WebSocket.OPEN) ws.close(1000, 'User ended session');
     else ws.terminate();

@@ -1,4 +1,4 @@
-import type { ProviderId, SttConfigDto, SttSessionConfig, VoiceError } from '@app/protocol';
+import type { ProviderId, SttConfigDto, SttSessionConfig, TranscriptWord, VoiceError } from '@app/protocol';
 
 /** A session's STT settings after server defaults (sent to the client in `stt.session_started`). */
 export type EffectiveSttConfig = SttSessionConfig;
@@ -7,8 +7,11 @@ export type EffectiveSttConfig = SttSessionConfig;
 export interface SttStreamListener {
   started(info: { session_id: string; config: EffectiveSttConfig }): void;
   partial(text: string): void;
-  /** `trigger` says what ended the segment: the VAD, or the client's `audio.commit`. */
-  committed(text: string, trigger: 'vad' | 'manual'): void;
+  /**
+   * `trigger` says what ended the segment: the VAD, or the client's `audio.commit`. `words` come only
+   * when the session asked for `include_timestamps`, timed on the session's own audio timeline.
+   */
+  committed(text: string, trigger: 'vad' | 'manual', words?: TranscriptWord[]): void;
   /** The user started speaking (for interruption handling). */
   speechStarted(): void;
   failed(error: VoiceError): void;

@@ -1,3 +1,12 @@
+/**
+ * How `sttDropAfterChunks` ends a realtime STT connection: close code 1011; a TCP reset without a
+ * close frame; `freeze`, the socket stays open but nothing is read or sent any more (not even pongs:
+ * a dead path or a hung server); `mute`, the socket stays open and answers pings but the
+ * transcriber says nothing more (a hung transcriber behind a live front end).
+ */
+export type SttDropMode = 'close_1011' | 'terminate' | 'freeze' | 'mute';
+export const STT_DROP_MODES: readonly SttDropMode[] = ['close_1011', 'terminate', 'freeze', 'mute'];
+
 /** Failures and slowness the emulator injects; tests change them between requests. */
 export interface EmulatorFaults {
   /** Answer every request with 401 `invalid_api_key`, whatever key it carries. */
@@ -27,8 +36,8 @@ export interface EmulatorFaults {
   sttDropAfterChunks: number;
   /** How many STT connections `sttDropAfterChunks` ends (`Infinity`: every one). */
   sttDropCount: number;
-  /** How the STT socket ends: close code 1011, or a TCP reset without a close frame. */
-  sttDropMode: 'close_1011' | 'terminate';
+  /** How the STT connection ends (see SttDropMode). */
+  sttDropMode: SttDropMode;
   /** Realtime STT: accept the socket, then never answer (no session_started, no transcripts). */
   sttStall: boolean;
   /** Realtime STT: close (1000) a connection that received no audio chunk for this long, as the real API does after ~10 s (0: never). */

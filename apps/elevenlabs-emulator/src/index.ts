@@ -6,7 +6,7 @@ import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ElevenLabsEmulatorModule } from './elevenlabs-emulator.module.js';
 import { EmulatorState, type EmulatorFaults, type RecordedRequest, type SttEmitHook, type SttTranscriber } from './emulator-state.js';
 
-export { NO_FAULTS, RecordedRequest, type EmulatorFaults, type RequestOutcome, type SttEmitHook, type SttTranscriber } from './emulator-state.js';
+export { NO_FAULTS, RecordedRequest, STT_DROP_MODES, type EmulatorFaults, type RequestOutcome, type SttDropMode, type SttEmitHook, type SttTranscriber } from './emulator-state.js';
 export { DEFAULT_OUTPUT_FORMAT, EMULATED_FORMATS, type EmulatedFormat } from './output-formats.js';
 export { emulatorVoiceFor } from './speech/emulator-speech.js';
 export { REALTIME_PATH } from './speech-to-text/realtime.server.js';

@@ -1,7 +1,7 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { Logger } from '@nestjs/common';
-import { NO_FAULTS, startElevenLabsEmulator, type EmulatorFaults } from './index.js';
+import { NO_FAULTS, startElevenLabsEmulator, STT_DROP_MODES, type EmulatorFaults, type SttDropMode } from './index.js';
 
 /**
  * Runs the ElevenLabs emulator on its own. Every option is a flag or an environment variable
@@ -27,6 +27,7 @@ const OPTIONS = {
   'stt-drop-after-chunks': { type: 'string' },
   'stt-drop-count': { type: 'string' },
   'stt-drop-terminate': { type: 'boolean' },
+  'stt-drop-mode': { type: 'string' },
   'stt-stall': { type: 'boolean' },
   'stt-latency-ms': { type: 'string' },
   'stt-idle-close-ms': { type: 'string' },
@@ -54,6 +55,14 @@ function flag(name: OptionName): boolean {
   return value === true || value === 'true' || value === '1';
 }
 
+/** `--stt-drop-mode` (close_1011, terminate, freeze, mute); `--stt-drop-terminate` is short for terminate. */
+function dropMode(): SttDropMode {
+  const value = setting('stt-drop-mode');
+  if (value === undefined || value === '') return flag('stt-drop-terminate') ? 'terminate' : NO_FAULTS.sttDropMode;
+  if (!STT_DROP_MODES.includes(value as SttDropMode)) throw new Error(`--stt-drop-mode must be one of ${STT_DROP_MODES.join(', ')} (got ${String(value)})`);
+  return value as SttDropMode;
+}
+
 async function main(): Promise<void> {
   const faults: EmulatorFaults = {
     rejectAuth: flag('reject-auth'),
@@ -70,7 +79,7 @@ async function main(): Promise<void> {
     sttRateLimited: count('stt-rate-limited', NO_FAULTS.sttRateLimited),
     sttDropAfterChunks: count('stt-drop-after-chunks', NO_FAULTS.sttDropAfterChunks),
     sttDropCount: count('stt-drop-count', NO_FAULTS.sttDropCount),
-    sttDropMode: flag('stt-drop-terminate') ? 'terminate' : 'close_1011',
+    sttDropMode: dropMode(),
     sttStall: flag('stt-stall'),
     sttLatencyMs: count('stt-latency-ms', NO_FAULTS.sttLatencyMs),
     sttIdleCloseMs: count('stt-idle-close-ms', NO_FAULTS.sttIdleCloseMs),

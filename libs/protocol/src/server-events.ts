@@ -1,9 +1,10 @@
 import 'reflect-metadata';
-import { Equals, IsBoolean, IsIn, IsInt, IsNumber, IsObject, IsString, Max, Min } from 'class-validator';
+import { Type } from 'class-transformer';
+import { Equals, IsArray, IsBoolean, IsIn, IsInt, IsNumber, IsObject, IsString, Max, Min, ValidateNested } from 'class-validator';
 import { JSONSchema } from 'class-validator-jsonschema';
 import { AUDIO_CONTENT_TYPES, STT_INPUT_FORMATS, STT_SAMPLE_RATES, TTS_OUTPUT_FORMATS } from './audio-formats.js';
 import { COMMIT_STRATEGIES, PROVIDER_IDS, type CommitStrategy, type ProviderId } from './client-messages.js';
-import { BASE64, Nested } from './decorators.js';
+import { BASE64, Nested, Optional } from './decorators.js';
 import { ERROR_CODES, type ErrorCode } from './error-codes.js';
 import { STT_RANGES } from './limits.js';
 import { checkContract } from './validation.js';
@@ -58,10 +59,23 @@ export class TranscriptPartialEvent {
   @IsString() text!: string;
 }
 
+@JSONSchema({ description: 'A recognised word and when it was spoken, in seconds from the start of the audio the session has sent.' })
+export class TranscriptWord {
+  @IsString() text!: string;
+  @IsNumber() @Min(0) start!: number;
+  @IsNumber() @Min(0) end!: number;
+}
+
 @JSONSchema({ description: 'End of a user turn. Non-empty text starts an assistant turn; empty text (only after `audio.commit`) starts none.' })
 export class TranscriptCommittedEvent {
   @Equals('transcript.committed') type!: 'transcript.committed';
   @IsString() text!: string;
+  @Optional()
+  @IsArray()
+  @ValidateNested({ each: true })
+  @Type(() => TranscriptWord)
+  @JSONSchema({ description: 'Only when `stt.include_timestamps` is true: the words of `text` with their times.' })
+  words?: TranscriptWord[];
 }
 
 @JSONSchema({ description: 'An assistant turn begins.' })

@@ -52,6 +52,8 @@ export interface StreamOptions {
   speed?: number;
   mode?: 'binary' | 'base64';
   sampleRate?: number;
+  /** Called right after chunk `index` (from 0) is sent. */
+  onChunk?: (index: number) => void;
 }
 
 /** Streams audio the way a client would: fixed-duration chunks, paced against the wall clock. */
@@ -68,6 +70,7 @@ export async function streamAudio(client: VoiceTestClient, audio: Buffer, option
     } else {
       client.sendRaw(chunk);
     }
+    options.onChunk?.(i);
     if (speed > 0) {
       const due = started + ((i + 1) * chunkMs) / speed;
       await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));

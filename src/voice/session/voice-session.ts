@@ -147,11 +147,11 @@ export class VoiceSession {
       started: (info) => this.emit({ type: 'stt.session_started', session_id: info.session_id, config: info.config }),
       partial: (text) => this.emit({ type: 'transcript.partial', text }),
       speechStarted: () => undefined,
-      committed: (text, trigger) => {
+      committed: (text, trigger, words) => {
         if (this.state !== 'ready' || !this.ready) return;
         // VAD commits of noise carry no words: no event, no turn. A client's commit is always answered.
         if (!text && trigger === 'vad') return;
-        this.emit({ type: 'transcript.committed', text });
+        this.emit({ type: 'transcript.committed', text, ...(words ? { words } : {}) });
         if (!text) return;
         try {
           this.enqueueTurn(this.ready, text);

@@ -5,7 +5,7 @@ import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplica
 import { HttpAdapterHost } from '@nestjs/core';
 import { WebSocket, WebSocketServer } from 'ws';
 import { LocalSttPool, type LocalSttListener, type LocalSttStream } from '@app/engines';
-import { EMULATOR_STATE, type EmulatorState, type SttEmitHook } from '../emulator-state.js';
+import { EMULATOR_STATE, type EmulatorState, type SttDropMode, type SttEmitHook } from '../emulator-state.js';
 import { EMULATOR_WORKERS } from '../speech/emulator-speech.js';
 import { InvalidRequest, parseRealtimeParams, sessionConfig, type RealtimeParams } from './realtime-params.js';
 
@@ -114,7 +114,7 @@ class RealtimeSession {
   }
 
   /** Sends session_started and takes input at once; audio waits for the recogniser (see attach). */
-  start(params: RealtimeParams, idleCloseMs: number, drop?: { afterChunks: number; mode: 'close_1011' | 'terminate' }): void {
+  start(params: RealtimeParams, idleCloseMs: number, drop?: { afterChunks: number; mode: SttDropMode }): void {
     this.params = params;
     if (idleCloseMs > 0) this.watchIdle(idleCloseMs);
     this.send({ message_type: 'session_started', session_id: randomBytes(16).toString('hex'), config: sessionConfig(params) });
@@ -125,7 +125,9 @@ class RealtimeSession {
       if (drop && this.chunks >= drop.afterChunks) {
         this.stop();
         if (drop.mode === 'terminate') this.ws.terminate();
-        else this.ws.close(1011, 'Internal server error');
+        else if (drop.mode === 'freeze') this.ws.pause();
+        else if (drop.mode === 'close_1011') this.ws.close(1011, 'Internal server error');
+        // 'mute': stopped, so nothing more is sent, but the socket stays open and `ws` still answers pings.
       }
     });
   }

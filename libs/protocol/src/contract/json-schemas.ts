@@ -1,4 +1,5 @@
 import 'reflect-metadata';
+import { createRequire } from 'node:module';
 import { targetConstructorToSchema } from 'class-validator-jsonschema';
 import { CLIENT_MESSAGES } from '../client-messages.js';
 import { SERVER_EVENTS } from '../server-events.js';
@@ -9,6 +10,14 @@ export type JsonSchema = { [keyword: string]: unknown };
 export const SCHEMA_REF_PREFIX = '#/components/schemas/';
 
 export type ContractClass = abstract new () => object;
+
+/**
+ * class-transformer's `@Type()` records, which say what class an array's items are (`design:type`
+ * only says Array). The package has no export for them but its own storage module; `class-transformer`
+ * resolves to the same CommonJS build, so this is the very store the decorators wrote to.
+ */
+type TypeStore = { findTypeMetadata(target: object, property: string): { typeFunction: () => ContractClass } | undefined };
+const typeStore = (createRequire(import.meta.url)('class-transformer/cjs/storage') as { defaultMetadataStorage: TypeStore }).defaultMetadataStorage;
 
 /**
  * JSON Schemas (draft-07) of every client message, server event and nested section, keyed by class
@@ -25,13 +34,16 @@ export function contractClasses(): Map<string, { cls: ContractClass; schema: Jso
   const pending: ContractClass[] = [...Object.values(CLIENT_MESSAGES), ...Object.values(SERVER_EVENTS)];
   for (let cls = pending.shift(); cls; cls = pending.shift()) {
     if (found.has(cls.name)) continue;
-    const schema = targetConstructorToSchema(cls, { refPointerPrefix: SCHEMA_REF_PREFIX }) as JsonSchema;
+    const schema = targetConstructorToSchema(cls, { refPointerPrefix: SCHEMA_REF_PREFIX, classTransformerMetadataStorage: typeStore as never }) as JsonSchema;
     const properties = schema['properties'] as Record<string, JsonSchema>;
     for (const [name, property] of Object.entries(properties)) {
-      if (typeof property['$ref'] !== 'string') continue;
-      // `type` beside `$ref` is ignored by draft-07 tools; the referenced schema says it.
-      delete property['type'];
-      pending.push(Reflect.getMetadata('design:type', cls.prototype, name) as ContractClass);
+      const items = property['items'] as JsonSchema | undefined;
+      if (typeof property['$ref'] === 'string') {
+        // `type` beside `$ref` is ignored by draft-07 tools; the referenced schema says it.
+        delete property['type'];
+      } else if (typeof items?.['$ref'] !== 'string') continue;
+      const nested = typeStore.findTypeMetadata(cls, name)?.typeFunction() ?? (Reflect.getMetadata('design:type', cls.prototype, name) as ContractClass);
+      pending.push(nested);
     }
     found.set(cls.name, { cls, schema: { ...schema, additionalProperties: false } });
   }

@@ -205,6 +205,28 @@ describe('ElevenLabs emulator: realtime STT through the official SDK (contract)'
     }
   });
 
+  it('freezes (no messages, no pongs) or mutes (pongs, no messages) a socket after N chunks, keeping it open', async () => {
+    for (const mode of ['freeze', 'mute'] as const) {
+      Object.assign(emulator.faults, { sttDropAfterChunks: 3, sttDropCount: 1, sttDropMode: mode });
+      const { ws, messages } = await raw(emulator, 'model_id=scribe_v2_realtime');
+      await until(messages, 'session_started');
+      const pongs: number[] = [];
+      ws.on('pong', () => pongs.push(performance.now()));
+      ws.ping();
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      assert.equal(pongs.length, 1, `${mode}: answers pings before`);
+      for (let i = 0; i < 6; i++) ws.send(JSON.stringify({ message_type: 'input_audio_chunk', audio_base_64: prompt.subarray(i * 3200, (i + 1) * 3200).toString('base64'), commit: i === 5 }));
+      const seen = messages.length;
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      ws.ping();
+      await new Promise((resolve) => setTimeout(resolve, 1500));
+      assert.equal(messages.length, seen, `${mode}: no message after the fault (not even for the commit)`);
+      assert.equal(ws.readyState, WebSocket.OPEN, `${mode}: still open`);
+      assert.equal(pongs.length, mode === 'mute' ? 2 : 1, `${mode}: pongs after the fault`);
+      ws.terminate();
+    }
+  });
+
   it('stalls (no session_started) and delays messages by the latency knob', async () => {
     emulator.faults.sttStall = true;
     const stalled = await raw(emulator, 'model_id=scribe_v2_realtime');

@@ -1,11 +1,9 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import { startElevenLabsEmulator, type ElevenLabsEmulator } from '@apps/elevenlabs-emulator';
+import { before, describe, it } from 'node:test';
 import { localReply } from '@app/chat';
-import { FliteSynthesizer } from '@app/engines';
 import type { ServerEvent } from '@app/protocol';
-import { CapturedOutput, joinAudioChunks, readSharedRecording, SHARED_RECORDINGS, silence, streamAudio, synthesizeSpeech, wordErrorRate, type VoiceTestClient } from '@app/testing';
-import { connectConfigured, startTestApp, type TestApp } from './utils/test-app.js';
+import { joinAudioChunks, readSharedRecording, SHARED_RECORDINGS, silence, streamAudio, synthesizeSpeech, wordErrorRate, type VoiceTestClient } from '@app/testing';
+import { useElevenLabsStack } from './utils/elevenlabs-stack.js';
 
 const CANARY_KEY = 'xi-canary-stt-7c2a';
 const PROMPT = 'what is the weather like in paris today';
@@ -17,30 +15,15 @@ const text = (event: ServerEvent | undefined) => (event as { text: string } | un
 const isError = (e: ServerEvent) => e.type === 'error';
 
 describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
-  let emulator: ElevenLabsEmulator;
-  let testApp: TestApp;
-  let flite: FliteSynthesizer;
+  const stack = useElevenLabsStack(CANARY_KEY);
   let prompt: Buffer;
-  let output: CapturedOutput;
+  before(async () => {
+    prompt = await synthesizeSpeech(stack.flite, PROMPT, 16000);
+  });
   const clients: VoiceTestClient[] = [];
 
-  before(async () => {
-    output = CapturedOutput.start();
-    emulator = await startElevenLabsEmulator({ apiKey: CANARY_KEY });
-    testApp = await startTestApp({ ELEVENLABS_API_KEY: CANARY_KEY, ELEVENLABS_BASE_URL: emulator.baseUrl });
-    flite = new FliteSynthesizer({ threads: 1 });
-    prompt = await synthesizeSpeech(flite, PROMPT, 16000);
-  });
-  beforeEach(() => emulator.reset());
-  after(async () => {
-    await testApp.close();
-    await emulator.close();
-    await flite.close();
-    output.stop();
-  });
-
   async function configured(stt: Record<string, unknown>, wait = true): Promise<VoiceTestClient> {
-    const client = await testApp.connect();
+    const client = await stack.testApp.connect();
     clients.push(client);
     await client.expect('session.ready');
     client.send({ type: 'session.configure', stt, tts: { output_format: 'pcm_16000' } });
@@ -50,13 +33,13 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
   }
 
   it('lists ElevenLabs as the default STT provider in /v1/voice/config', async () => {
-    const body = (await (await fetch(`${testApp.httpUrl}/v1/voice/config`)).json()) as { stt: { default_provider: string; providers: Array<{ id: string; available: boolean; models: string[] }> } };
+    const body = (await (await fetch(`${stack.testApp.httpUrl}/v1/voice/config`)).json()) as { stt: { default_provider: string; providers: Array<{ id: string; available: boolean; models: string[] }> } };
     assert.equal(body.stt.default_provider, 'elevenlabs');
     assert.deepEqual(body.stt.providers.find((p) => p.id === 'elevenlabs')?.models, ['scribe_v2_realtime']);
   });
 
   it('reports the upstream session id and the effective config in stt.session_started', async () => {
-    const client = await testApp.connect();
+    const client = await stack.testApp.connect();
     clients.push(client);
     await client.expect('session.ready');
     const stt = { commit_strategy: 'vad', audio_format: 'pcm_24000', vad_threshold: 0.3, vad_silence_threshold_secs: 0.3, min_speech_duration_ms: 50, min_silence_duration_ms: 60, include_timestamps: true };
@@ -82,7 +65,7 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
     assert.ok(joinAudioChunks(turn).length > 16000, 'audible reply');
   });
 
-  it('VAD commit: a flite prompt in real time is committed after the silence and answered', async () => {
+  it('VAD commit: a stack.flite prompt in real time is committed after the silence and answered', async () => {
     const client = await configured({ commit_strategy: 'vad', vad_silence_threshold_secs: 0.5 });
     const sending = streamAudio(client, Buffer.concat([silence(0.3), prompt, silence(1.2)]), PCM16K);
     const events = await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 });
@@ -96,19 +79,19 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
 
   for (const mode of ['close_1011', 'terminate'] as const) {
     it(`survives an upstream drop mid-utterance (${mode}): reconnects, replays the audio, the turn is kept`, async () => {
-      Object.assign(emulator.faults, { sttDropAfterChunks: 12, sttDropCount: 1, sttDropMode: mode });
+      Object.assign(stack.emulator.faults, { sttDropAfterChunks: 12, sttDropCount: 1, sttDropMode: mode });
       const client = await configured({ commit_strategy: 'manual' });
       await streamAudio(client, Buffer.concat([prompt, silence(0.3)]), PCM16K);
       client.send({ type: 'audio.commit' });
       const events = await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 });
       assert.equal(text(events.at(-1)), PROMPT);
-      assert.equal(emulator.sttConnections, 2, 'one reconnect');
+      assert.equal(stack.emulator.sttConnections, 2, 'one reconnect');
       assert.equal(events.filter((e) => e.type === 'stt.session_started').length, 0, 'no second session_started');
     });
   }
 
   it('reports stt_unavailable within 10 s when every reconnect is dropped too', async () => {
-    Object.assign(emulator.faults, { sttDropAfterChunks: 3, sttDropCount: Infinity });
+    Object.assign(stack.emulator.faults, { sttDropAfterChunks: 3, sttDropCount: Infinity });
     const client = await configured({ commit_strategy: 'manual' });
     const started = performance.now();
     const sending = streamAudio(client, Buffer.concat([prompt, silence(0.3)]), PCM16K);
@@ -117,11 +100,11 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
     const elapsed = performance.now() - started;
     assert.equal((events.at(-1) as { code: string }).code, 'stt_unavailable');
     assert.ok(elapsed < 10_000, `${Math.round(elapsed)} ms`);
-    assert.ok(emulator.sttConnections >= 3, `retried: ${emulator.sttConnections} connections`);
+    assert.ok(stack.emulator.sttConnections >= 3, `retried: ${stack.emulator.sttConnections} connections`);
   });
 
   it('reports stt_unavailable within 10 s of configure when the upstream never starts a session', async () => {
-    emulator.faults.sttStall = true;
+    stack.emulator.faults.sttStall = true;
     const started = performance.now();
     const client = await configured({ commit_strategy: 'manual' }, false);
     const events = await client.until(isError, { timeoutMs: 15_000 });
@@ -129,7 +112,7 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
     assert.equal((events.at(-1) as { code: string }).code, 'stt_unavailable');
     assert.ok(!events.some((e) => e.type === 'stt.session_started'));
     assert.ok(elapsed < 10_000, `${Math.round(elapsed)} ms`);
-    assert.ok(emulator.sttConnections >= 2, `retried: ${emulator.sttConnections} connections`);
+    assert.ok(stack.emulator.sttConnections >= 2, `retried: ${stack.emulator.sttConnections} connections`);
   });
 
   for (const [mode, what] of [
@@ -137,21 +120,21 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
     ['mute', 'a hung transcriber behind a live socket (pongs, no transcripts)'],
   ] as const) {
     it(`VAD mode: detects ${what} while the user speaks, reconnects and keeps the turn`, async () => {
-      Object.assign(emulator.faults, { sttDropAfterChunks: 12, sttDropCount: 1, sttDropMode: mode });
+      Object.assign(stack.emulator.faults, { sttDropAfterChunks: 12, sttDropCount: 1, sttDropMode: mode });
       const client = await configured({ commit_strategy: 'vad', vad_silence_threshold_secs: 0.5 });
       const sending = streamAudio(client, Buffer.concat([silence(0.3), prompt, silence(1.5)]), PCM16K);
       const events = await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 20_000 });
       await sending;
       assert.equal(events.at(-1)?.type, 'transcript.committed', JSON.stringify(events.at(-1)));
       assert.equal(text(events.at(-1)), PROMPT);
-      assert.equal(emulator.sttConnections, 2, 'one reconnect');
+      assert.equal(stack.emulator.sttConnections, 2, 'one reconnect');
       const turn = await client.until((e) => e.type === 'assistant.audio.end' || isError(e), { timeoutMs: 20_000 });
       assert.equal(text(turn.find((e) => e.type === 'assistant.started')), PROMPT);
     });
   }
 
   it('reports stt_unavailable within 10 s when every socket freezes mid-utterance', async () => {
-    Object.assign(emulator.faults, { sttDropAfterChunks: 5, sttDropCount: Infinity, sttDropMode: 'freeze' });
+    Object.assign(stack.emulator.faults, { sttDropAfterChunks: 5, sttDropCount: Infinity, sttDropMode: 'freeze' });
     const client = await configured({ commit_strategy: 'vad' });
     let frozenAt = 0;
     // The fifth chunk freezes the first socket: time the outage from there.
@@ -161,13 +144,13 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
     await sending.catch(() => undefined);
     assert.equal((events.at(-1) as { code: string }).code, 'stt_unavailable');
     assert.ok(elapsed < 10_000, `${Math.round(elapsed)} ms after the freeze`);
-    assert.ok(emulator.sttConnections >= 2, `retried: ${emulator.sttConnections} connections`);
+    assert.ok(stack.emulator.sttConnections >= 2, `retried: ${stack.emulator.sttConnections} connections`);
   });
 
   it('include_timestamps: transcript.committed carries the words with times on the session audio timeline, across a reconnect', async () => {
     const first = Buffer.concat([silence(0.3), prompt, silence(0.3)]);
     // The second utterance is cut by a drop 5 chunks in (the first utterance's chunks and its commit come before).
-    Object.assign(emulator.faults, { sttDropAfterChunks: Math.ceil(first.length / 3200) + 1 + 5, sttDropCount: 1, sttDropMode: 'close_1011' });
+    Object.assign(stack.emulator.faults, { sttDropAfterChunks: Math.ceil(first.length / 3200) + 1 + 5, sttDropCount: 1, sttDropMode: 'close_1011' });
     const client = await configured({ commit_strategy: 'manual', include_timestamps: true });
     await streamAudio(client, first, { ...PCM16K, speed: 4 });
     client.send({ type: 'audio.commit' });
@@ -184,7 +167,7 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
     client.send({ type: 'audio.commit' });
     const two = (await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 })).at(-1) as typeof one;
     assert.equal(two.text, PROMPT);
-    assert.equal(emulator.sttConnections, 2, 'the reconnect happened');
+    assert.equal(stack.emulator.sttConnections, 2, 'the reconnect happened');
     assert.ok(two.words!.length === 8 && two.words![0]!.start >= firstSecs - 0.01, `second utterance words start after the first: ${JSON.stringify(two.words![0])}`);
   });
 
@@ -202,21 +185,21 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
     ['sttQuotaExceeded', 'quota_exceeded'],
   ] as const) {
     it(`reports ${upstream} once, readably, and does not retry`, async () => {
-      emulator.faults[fault] = true;
+      stack.emulator.faults[fault] = true;
       const client = await configured({}, false);
       const events = await client.until(isError, { timeoutMs: 5000 });
       const error = events.at(-1) as { code: string; message: string };
       assert.equal(error.code, 'stt_unavailable');
       assert.match(error.message, new RegExp(upstream));
       assert.ok(await client.quietFor(1500), 'a single error');
-      assert.equal(emulator.sttConnections, 1, 'no retry');
+      assert.equal(stack.emulator.sttConnections, 1, 'no retry');
       client.send({ type: 'audio.append', audio: silence(0.1).toString('base64') });
       assert.equal(((await client.expect('error')) as { code: string }).code, 'stt_unavailable');
     });
   }
 
   it('still transcribes with upstream latency', async () => {
-    emulator.faults.sttLatencyMs = 300;
+    stack.emulator.faults.sttLatencyMs = 300;
     const client = await configured({ commit_strategy: 'manual' });
     await streamAudio(client, Buffer.concat([prompt, silence(0.3)]), { ...PCM16K, speed: 4 });
     client.send({ type: 'audio.commit' });
@@ -225,20 +208,20 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
   });
 
   it('keeps a silent session alive with keep-alive audio (the upstream closes sockets idle for 7 s)', async () => {
-    emulator.faults.sttIdleCloseMs = 7000;
+    stack.emulator.faults.sttIdleCloseMs = 7000;
     const client = await configured({ commit_strategy: 'manual' });
     await new Promise((resolve) => setTimeout(resolve, 9000));
     await streamAudio(client, Buffer.concat([prompt, silence(0.3)]), { ...PCM16K, speed: 4 });
     client.send({ type: 'audio.commit' });
     const events = await client.until((e) => e.type === 'transcript.committed' || isError(e), { timeoutMs: 15_000 });
     assert.equal(text(events.at(-1)), PROMPT);
-    assert.equal(emulator.sttConnections, 1);
+    assert.equal(stack.emulator.sttConnections, 1);
   });
 
   it('never shows the key, the upstream URL or a stack trace to clients or in logs', () => {
     const events = JSON.stringify(clients.flatMap((c) => c.events));
-    const logs = output.text;
-    for (const secret of [CANARY_KEY, emulator.baseUrl, emulator.baseUrl.replace('http', 'ws'), new URL(emulator.baseUrl).host]) {
+    const logs = stack.output.text;
+    for (const secret of [CANARY_KEY, stack.emulator.baseUrl, stack.emulator.baseUrl.replace('http', 'ws'), new URL(stack.emulator.baseUrl).host]) {
       assert.ok(!events.includes(secret), `client events leak ${secret}`);
       assert.ok(!logs.includes(secret), `logs leak ${secret}`);
     }

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { after, before, beforeEach, describe, it } from 'node:test';
-import { emulatorVoiceFor, startElevenLabsEmulator, type ElevenLabsEmulator } from '@apps/elevenlabs-emulator';
+import { describe, it } from 'node:test';
+import { emulatorVoiceFor, startElevenLabsEmulator } from '@apps/elevenlabs-emulator';
 import { pcm16Samples, rmsLevel } from '@app/audio';
 import { localReply } from '@app/chat';
-import { FliteSynthesizer } from '@app/engines';
 import type { ServerEvent } from '@app/protocol';
-import { CapturedOutput, decodeMp3, joinAudioChunks, startsLikeMp3, type VoiceTestClient } from '@app/testing';
-import { connectConfigured, startTestApp, type TestApp } from './utils/test-app.js';
+import { decodeMp3, joinAudioChunks, startsLikeMp3, type VoiceTestClient } from '@app/testing';
+import { useElevenLabsStack } from './utils/elevenlabs-stack.js';
+import { connectConfigured, startTestApp } from './utils/test-app.js';
 
 const CANARY_KEY = 'xi-canary-tts-5d1e';
 const VOICE_ID = 'JBFqnCBsd6RMkjVDRZzb';
@@ -16,29 +16,12 @@ const LONG_PROMPT = Array.from({ length: 12 }, (_, i) => `This is sentence numbe
 type ErrorEvent = ServerEvent & { type: 'error' };
 
 describe('ElevenLabs TTS against the emulator', () => {
-  let emulator: ElevenLabsEmulator;
-  let testApp: TestApp;
-  let flite: FliteSynthesizer;
-  let output: CapturedOutput;
+  const stack = useElevenLabsStack(CANARY_KEY, { ELEVENLABS_VOICE_ID: VOICE_ID });
   /** Every event every client received in this suite, checked for secrets at the end. */
   const seen: ServerEvent[] = [];
 
-  before(async () => {
-    output = CapturedOutput.start();
-    emulator = await startElevenLabsEmulator({ apiKey: CANARY_KEY });
-    testApp = await startTestApp({ ELEVENLABS_API_KEY: CANARY_KEY, ELEVENLABS_BASE_URL: emulator.baseUrl, ELEVENLABS_VOICE_ID: VOICE_ID });
-    flite = new FliteSynthesizer({ threads: 1 });
-  });
-  beforeEach(() => emulator.reset());
-  after(async () => {
-    await testApp.close();
-    await emulator.close();
-    await flite.close();
-    output.stop();
-  });
-
   async function turn(configure: Record<string, unknown>, prompt: string, done: (e: ServerEvent) => boolean): Promise<{ client: VoiceTestClient; events: ServerEvent[] }> {
-    const client = await connectConfigured(testApp, configure);
+    const client = await connectConfigured(stack.testApp, configure);
     client.send({ type: 'text.prompt', text: prompt });
     const events = await client.until(done, { timeoutMs: 20_000 });
     seen.push(...client.events);
@@ -47,12 +30,12 @@ describe('ElevenLabs TTS against the emulator', () => {
 
   async function fliteSamples(text: string, sampleRate: number): Promise<number> {
     let bytes = 0;
-    for await (const pcm of flite.speak(text, { voice: emulatorVoiceFor(VOICE_ID), sampleRate, speed: 1 }, new AbortController().signal)) bytes += pcm.length;
+    for await (const pcm of stack.flite.speak(text, { voice: emulatorVoiceFor(VOICE_ID), sampleRate, speed: 1 }, new AbortController().signal)) bytes += pcm.length;
     return bytes / 2;
   }
 
   it('GET /v1/voice/config shows ElevenLabs available, the default, with its formats', async () => {
-    const body = (await (await fetch(`${testApp.httpUrl}/v1/voice/config`)).json()) as {
+    const body = (await (await fetch(`${stack.testApp.httpUrl}/v1/voice/config`)).json()) as {
       tts: { default_provider: string; providers: Array<{ id: string; available: boolean; output_formats: string[]; default_voice_id: string; default_model_id: string }> };
     };
     assert.equal(body.tts.default_provider, 'elevenlabs');
@@ -63,7 +46,7 @@ describe('ElevenLabs TTS against the emulator', () => {
     for (const format of ['pcm_24000', 'pcm_44100', 'ulaw_8000', 'mp3_44100_128', 'mp3_22050_32']) assert.ok(elevenlabs?.output_formats.includes(format), format);
   });
 
-  it('streams pcm_24000 as audio.start/chunk/end with the speech flite renders', async () => {
+  it('streams pcm_24000 as audio.start/chunk/end with the speech stack.flite renders', async () => {
     const settings = { stability: 0.4, similarity_boost: 0.8, style: 0, use_speaker_boost: true, speed: 1 };
     const { events } = await turn({ tts: { output_format: 'pcm_24000', voice_settings: settings } }, PROMPT, (e) => e.type === 'assistant.audio.end' || failed(e));
     const types = events.map((e) => e.type);
@@ -79,8 +62,8 @@ describe('ElevenLabs TTS against the emulator', () => {
     assert.ok(rmsLevel(samples) > 0.02, 'audible');
     assert.ok(types.filter((t) => t === 'assistant.audio.chunk').length > 1, 'several chunks');
 
-    const [request] = emulator.requests;
-    assert.equal(emulator.requests.length, 1);
+    const [request] = stack.emulator.requests;
+    assert.equal(stack.emulator.requests.length, 1);
     assert.equal(request!.path, `/v1/text-to-speech/${VOICE_ID}/stream`);
     assert.deepEqual(request!.query, { output_format: 'pcm_24000' });
     assert.deepEqual(request!.body, { text: localReply(PROMPT), model_id: 'eleven_flash_v2_5', voice_settings: settings });
@@ -106,23 +89,23 @@ describe('ElevenLabs TTS against the emulator', () => {
 
   it('maps local voice and model ids to the ElevenLabs defaults', async () => {
     await turn({ tts: { voice_id: 'slt', model_id: 'flite', output_format: 'ulaw_8000' } }, 'hello', (e) => e.type === 'assistant.audio.end' || failed(e));
-    const [request] = emulator.requests;
+    const [request] = stack.emulator.requests;
     assert.equal(request!.path, `/v1/text-to-speech/${VOICE_ID}/stream`);
     assert.equal((request!.body as { model_id: string }).model_id, 'eleven_flash_v2_5');
   });
 
   it('retries a 429 after its Retry-After and delivers the audio', async () => {
-    Object.assign(emulator.faults, { rateLimited: 1, retryAfterSeconds: 1 });
+    Object.assign(stack.emulator.faults, { rateLimited: 1, retryAfterSeconds: 1 });
     const { events } = await turn({}, 'hello', (e) => e.type === 'assistant.audio.end' || failed(e));
     assert.equal(events.at(-1)!.type, 'assistant.audio.end');
     assert.ok(joinAudioChunks(events).length > 0);
-    assert.deepEqual(emulator.requests.map((r) => r.status), [429, 200]);
-    const waited = emulator.requests[1]!.receivedAt - emulator.requests[0]!.receivedAt;
+    assert.deepEqual(stack.emulator.requests.map((r) => r.status), [429, 200]);
+    const waited = stack.emulator.requests[1]!.receivedAt - stack.emulator.requests[0]!.receivedAt;
     assert.ok(waited >= 1000 && waited < 2000, `retried after ${Math.round(waited)} ms`);
   });
 
   it('gives up on 500s within the retry budget: reply text, then tts_failed', async () => {
-    emulator.faults.serverErrors = Infinity;
+    stack.emulator.faults.serverErrors = Infinity;
     const { events } = await turn({}, 'hello', failed);
     const types = events.map((e) => e.type);
     assert.deepEqual(types, ['assistant.started', 'assistant.message', 'assistant.audio.start', 'assistant.audio.end', 'error']);
@@ -130,55 +113,55 @@ describe('ElevenLabs TTS against the emulator', () => {
     const error = events.at(-1) as ErrorEvent;
     assert.equal(error.code, 'tts_failed');
     assert.match(error.message, /ElevenLabs is unavailable \(HTTP 500\)/);
-    assert.equal(emulator.requests.length, 3, 'two retries');
-    const spent = emulator.requests[2]!.receivedAt - emulator.requests[0]!.receivedAt;
+    assert.equal(stack.emulator.requests.length, 3, 'two retries');
+    const spent = stack.emulator.requests[2]!.receivedAt - stack.emulator.requests[0]!.receivedAt;
     assert.ok(spent < 5000, `retries took ${Math.round(spent)} ms`);
   });
 
   it('does not retry a 401', async () => {
-    emulator.faults.rejectAuth = true;
+    stack.emulator.faults.rejectAuth = true;
     const { events } = await turn({ tts: { output_format: 'mp3_44100_128' } }, 'hello', failed);
     assert.deepEqual(events.map((e) => e.type), ['assistant.started', 'assistant.message', 'error']);
     const error = events.at(-1) as ErrorEvent;
     assert.equal(error.code, 'tts_failed');
     assert.match(error.message, /refused the server's API key \(invalid_api_key\)/);
-    assert.equal(emulator.requests.length, 1);
+    assert.equal(stack.emulator.requests.length, 1);
   });
 
   it('does not retry a quota error', async () => {
-    emulator.faults.quotaExceeded = true;
+    stack.emulator.faults.quotaExceeded = true;
     const { events } = await turn({}, 'hello', failed);
     const error = events.at(-1) as ErrorEvent;
     assert.equal(error.code, 'tts_failed');
     assert.match(error.message, /quota is used up \(quota_exceeded\)/);
-    assert.equal(emulator.requests.length, 1);
+    assert.equal(stack.emulator.requests.length, 1);
   });
 
   it('aborts the upstream request when the client closes mid-stream', async () => {
-    emulator.faults.chunkDelayMs = 300;
-    const client = await connectConfigured(testApp);
+    stack.emulator.faults.chunkDelayMs = 300;
+    const client = await connectConfigured(stack.testApp);
     client.send({ type: 'text.prompt', text: LONG_PROMPT });
     await client.nextOf('assistant.audio.chunk', { timeoutMs: 20_000 });
     seen.push(...client.events);
     const closed = performance.now();
     await client.close();
-    const [request] = emulator.requests;
+    const [request] = stack.emulator.requests;
     assert.equal(await request!.settled, 'aborted');
     assert.ok(performance.now() - closed < 1000, 'upstream closed at once');
   });
 
   it('never shows the API key or the upstream URL in events or logs', async () => {
-    emulator.faults.serverErrors = 1;
+    stack.emulator.faults.serverErrors = 1;
     await turn({}, 'hello', (e) => e.type === 'assistant.audio.end' || failed(e));
-    emulator.faults.rejectAuth = true;
+    stack.emulator.faults.rejectAuth = true;
     await turn({}, 'hello', failed);
-    const upstream = new URL(emulator.baseUrl).host;
+    const upstream = new URL(stack.emulator.baseUrl).host;
     const events = JSON.stringify(seen);
-    assert.match(output.text, /ElevenLabs TTS attempt 1 failed: HTTP 500 internal_error; retrying/, 'the capture sees the log lines');
-    assert.match(output.text, /ElevenLabs TTS failed after 1 attempt\(s\): HTTP 401 invalid_api_key/);
+    assert.match(stack.output.text, /ElevenLabs TTS attempt 1 failed: HTTP 500 internal_error; retrying/, 'the capture sees the log lines');
+    assert.match(stack.output.text, /ElevenLabs TTS failed after 1 attempt\(s\): HTTP 401 invalid_api_key/);
     for (const secret of [CANARY_KEY, upstream]) {
       assert.ok(!events.includes(secret), `an event shows ${secret}`);
-      assert.ok(!output.text.includes(secret), `a log line shows ${secret}`);
+      assert.ok(!stack.output.text.includes(secret), `a log line shows ${secret}`);
     }
     assert.ok(seen.some((e) => e.type === 'error'), 'failures were checked too');
   });

@@ -4,4 +4,3 @@ export * from './sentences.js';
 export * from './stt/local-stt.pool.js';
 export type { CommitReason, LocalSttStreamConfig, VadSettings } from './stt/local-stt.protocol.js';
 export { DEBIAN_PACKAGES as LOCAL_STT_DEBIAN_PACKAGES } from './stt/errors.js';
-export { DEFAULT_TURN_CONFIG } from './vad/turn-segmenter.js';

@@ -11,6 +11,7 @@ import {
   SHARED_RECORDINGS,
   silence,
   streamAudio,
+  speechSpan,
   synthesizeSpeech,
   toMulaw,
   wordErrorRate,
@@ -121,6 +122,46 @@ describe('voice input on the embedded engines', () => {
     const single = await oneTurn.until((e) => e.type === 'assistant.audio.end', { timeoutMs: 30_000 });
     assert.deepEqual(committedOf(single).map(normalizeWords), [`${PROMPT} thank you very much`]);
     assert.ok(await oneTurn.quietFor(1000), 'no second turn');
+  });
+
+  it('include_timestamps: words with their times on the session audio timeline, in VAD and manual mode', async () => {
+    type Words = Array<{ text: string; start: number; end: number }>;
+    const second = await synthesizeSpeech(flite, 'thank you very much', 16000);
+    const span = speechSpan(prompt16k);
+    const secs = (b: Buffer) => b.length / 32000;
+    const check = (committed: { text: string; words?: Words }, offset: number, spoken: { start: number; end: number }, label: string) => {
+      const words = committed.words ?? [];
+      assert.deepEqual(words.map((w) => w.text), committed.text.split(' '), `${label}: the words of the text`);
+      for (const [i, w] of words.entries()) {
+        assert.ok(w.end > w.start && (i === 0 || w.start >= words[i - 1]!.end), `${label}: ordered ${JSON.stringify(w)}`);
+      }
+      // Within 0.15 s of where the sound is in the audio the client sent.
+      assert.ok(Math.abs(words[0]!.start - (offset + spoken.start)) <= 0.15, `${label}: starts at ${words[0]!.start}, sound at ${offset + spoken.start}`);
+      assert.ok(Math.abs(words.at(-1)!.end - (offset + spoken.end)) <= 0.2, `${label}: ends at ${words.at(-1)!.end}, sound at ${offset + spoken.end}`);
+    };
+
+    const vad = await configured({ ...VAD, vad_silence_threshold_secs: 0.8, include_timestamps: true });
+    const lead = silence(0.5);
+    const gap = silence(1.6);
+    await streamAudio(vad, Buffer.concat([lead, prompt16k, gap, second, silence(1.4)]), { bytesPerSecond: 32000, speed: 4 });
+    const events = await vad.until((e) => e.type === 'assistant.audio.end' && e.turn_id === 2, { timeoutMs: 30_000 });
+    const [one, two] = events.filter((e) => e.type === 'transcript.committed') as Array<{ text: string; words?: Words }>;
+    assert.equal(normalizeWords(one!.text), PROMPT);
+    check(one!, secs(lead), span, 'vad, first');
+    check(two!, secs(lead) + secs(prompt16k) + secs(gap), speechSpan(second), 'vad, second');
+
+    const manual = await configured({ commit_strategy: 'manual', include_timestamps: true });
+    await streamAudio(manual, Buffer.concat([lead, prompt16k]), { bytesPerSecond: 32000, speed: 4 });
+    manual.send({ type: 'audio.commit' });
+    check(await manual.nextOf('transcript.committed', { timeoutMs: 10_000 }), secs(lead), span, 'manual, first');
+    await streamAudio(manual, second, { bytesPerSecond: 32000, speed: 4 });
+    manual.send({ type: 'audio.commit' });
+    check(await manual.nextOf('transcript.committed', { timeoutMs: 10_000 }), secs(lead) + secs(prompt16k), speechSpan(second), 'manual, second');
+
+    const off = await configured({ commit_strategy: 'manual' });
+    await streamAudio(off, prompt16k, { bytesPerSecond: 32000, speed: 4 });
+    off.send({ type: 'audio.commit' });
+    assert.ok(!('words' in (await off.nextOf('transcript.committed', { timeoutMs: 10_000 }))), 'no words unless asked');
   });
 
   it('commits only on audio.commit in manual mode', async () => {

@@ -70,11 +70,12 @@ export class LocalSttProvider implements SttProvider, OnModuleInit, OnApplicatio
           minSpeechDurationMs: config.min_speech_duration_ms,
           minSilenceDurationMs: config.min_silence_duration_ms,
         },
+        words: config.include_timestamps,
       },
       {
         speechStart: () => listener.speechStarted(),
         partial: (text) => listener.partial(text),
-        committed: (text, reason) => listener.committed(text, reason),
+        committed: (text, reason, words) => listener.committed(text, reason, words),
         failed: (message) => {
           this.logger.error(`local STT stream failed: ${message}`);
           listener.failed(new VoiceError('stt_unavailable', 'Speech recognition failed for this session; reconnect to use speech input again.'));

@@ -97,3 +97,19 @@ export function wordErrorRate(reference: string, hypothesis: string): number {
 export function normalizeWords(text: string): string {
   return text.toLowerCase().replace(/[^a-z0-9' ]+/g, ' ').replace(/\s+/g, ' ').trim();
 }
+
+/** Where the sound is in 16 kHz PCM16: the first and last 10 ms frame above -40 dBFS, in seconds. */
+export function speechSpan(pcm: Buffer, sampleRate = 16000): { start: number; end: number } {
+  const samples = new Int16Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.length - (pcm.length % 2)));
+  const frame = sampleRate / 100;
+  let first = -1;
+  let last = -1;
+  for (let i = 0; i + frame <= samples.length; i += frame) {
+    let sum = 0;
+    for (let j = i; j < i + frame; j++) sum += samples[j]! * samples[j]!;
+    if (Math.sqrt(sum / frame) / 32768 < 0.01) continue;
+    if (first < 0) first = i;
+    last = i + frame;
+  }
+  return first < 0 ? { start: 0, end: 0 } : { start: first / sampleRate, end: last / sampleRate };
+}

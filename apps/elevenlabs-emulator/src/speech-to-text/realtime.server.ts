@@ -4,7 +4,7 @@ import type { Duplex } from 'node:stream';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import { WebSocket, WebSocketServer } from 'ws';
-import { LocalSttPool, type LocalSttListener, type LocalSttStream } from '@app/engines';
+import { LocalSttPool, type LocalSttListener, type LocalSttStream, type TimedWord } from '@app/engines';
 import { EMULATOR_STATE, type EmulatorState, type SttDropMode, type SttEmitHook } from '../emulator-state.js';
 import { EMULATOR_WORKERS } from '../speech/emulator-speech.js';
 import { InvalidRequest, parseRealtimeParams, sessionConfig, type RealtimeParams } from './realtime-params.js';
@@ -147,11 +147,12 @@ class RealtimeSession {
           minSpeechDurationMs: params.min_speech_duration_ms,
           minSilenceDurationMs: params.min_silence_duration_ms,
         },
+        words: params.include_timestamps,
       },
       {
         speechStart: () => undefined,
         partial: (text) => this.send({ message_type: 'partial_transcript', text }),
-        committed: (text) => this.committed(text),
+        committed: (text, _reason, words) => this.committed(text, words),
         failed: (message) => this.fail('transcriber_error', message, 1011),
       },
     );
@@ -207,21 +208,18 @@ class RealtimeSession {
     else this.waiting.push('commit');
   }
 
-  private committed(text: string): void {
+  /** `timed`: the recogniser's word timings (seconds of this connection's audio), when timestamps were asked for. */
+  private committed(text: string, timed?: TimedWord[]): void {
     const start = this.segmentStart;
     const end = this.audioSecs;
     this.segmentStart = end;
     this.send({ message_type: 'committed_transcript', text });
     if (!this.params!.include_timestamps && !this.params!.include_language_detection) return;
-    const words = text.split(/\s+/).filter(Boolean);
-    const step = words.length > 0 ? (end - start) / words.length : 0;
     this.send({
       message_type: 'committed_transcript_with_timestamps',
       text,
       ...(this.params!.include_language_detection ? { language_code: 'en' } : {}),
-      words: this.params!.include_timestamps
-        ? words.map((word, i) => ({ text: word, start: round(start + i * step), end: round(start + (i + 1) * step), type: 'word', logprob: 0 }))
-        : null,
+      words: this.params!.include_timestamps ? wordObjects(text, start, end, timed) : null,
     });
   }
 
@@ -277,4 +275,19 @@ class EchoTranscriber implements Pick<LocalSttPool, 'openStream'> {
 
 function round(seconds: number): number {
   return Math.round(seconds * 1000) / 1000;
+}
+
+/**
+ * The API's word objects: `word` entries with `spacing` between them, as the real API sends. Times
+ * are the recogniser's when it gave them (the echo transcriber does not), else the segment spread
+ * evenly over its words.
+ */
+function wordObjects(text: string, start: number, end: number, timed?: TimedWord[]): Array<Record<string, unknown>> {
+  const plain = text.split(/\s+/).filter(Boolean);
+  const step = plain.length > 0 ? (end - start) / plain.length : 0;
+  const words = timed ?? plain.map((word, i) => ({ text: word, start: start + i * step, end: start + (i + 1) * step }));
+  return words.flatMap((word, i) => [
+    ...(i > 0 ? [{ text: ' ', start: round(words[i - 1]!.end), end: round(word.start), type: 'spacing', logprob: 0 }] : []),
+    { text: word.text, start: round(word.start), end: round(word.end), type: 'word', logprob: 0 },
+  ]);
 }

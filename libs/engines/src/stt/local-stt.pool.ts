@@ -1,13 +1,14 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { DEBIAN_PACKAGES } from './errors.js';
-import type { CommitReason, FromWorker, LocalSttStreamConfig, ToWorker } from './local-stt.protocol.js';
+import type { CommitReason, FromWorker, LocalSttStreamConfig, TimedWord, ToWorker } from './local-stt.protocol.js';
 import type { LocalSttWorkerData } from './local-stt.worker.js';
 
 export interface LocalSttListener {
   speechStart(): void;
   partial(text: string): void;
-  committed(text: string, reason: CommitReason): void;
+  /** `words` only for streams opened with `words: true`. */
+  committed(text: string, reason: CommitReason, words?: TimedWord[]): void;
   failed(message: string): void;
 }
 
@@ -150,7 +151,7 @@ export class LocalSttPool {
         listener.partial(message.text);
         return;
       case 'committed':
-        listener.committed(message.text, message.reason);
+        listener.committed(message.text, message.reason, message.words);
         return;
       case 'error':
         listener.failed(message.message);

@@ -10,6 +10,15 @@ export interface LocalSttStreamConfig {
   /** `vad`: Silero VAD ends turns; `manual`: only commit() does. */
   commitStrategy: 'vad' | 'manual';
   vad: VadSettings;
+  /** Report each committed utterance's words with their times. */
+  words?: boolean;
+}
+
+/** A recognised word, in seconds from the first byte of the stream's audio. */
+export interface TimedWord {
+  text: string;
+  start: number;
+  end: number;
 }
 
 export type CommitReason = 'vad' | 'manual';
@@ -26,5 +35,5 @@ export type FromWorker =
   | { type: 'fatal'; message: string }
   | { type: 'speech_start'; streamId: number }
   | { type: 'partial'; streamId: number; text: string }
-  | { type: 'committed'; streamId: number; text: string; reason: CommitReason }
+  | { type: 'committed'; streamId: number; text: string; reason: CommitReason; words?: TimedWord[] }
   | { type: 'error'; streamId: number; message: string };

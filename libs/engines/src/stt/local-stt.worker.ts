@@ -10,9 +10,9 @@ import { createStreamResampler, type StreamResampler } from '@app/audio';
 import { SileroVad } from '../vad/silero-vad.js';
 import { VadStream } from '../vad/vad-stream.js';
 import type { TurnEvent } from '../vad/turn-segmenter.js';
-import { PocketSphinxEngine, type PocketSphinxDecoder } from './pocketsphinx.ffi.js';
+import { FRAME_RATE, PocketSphinxEngine, type PocketSphinxDecoder } from './pocketsphinx.ffi.js';
 import { enUsModel, SAMPLE_RATE } from './model.js';
-import type { CommitReason, FromWorker, LocalSttStreamConfig, ToWorker } from './local-stt.protocol.js';
+import type { CommitReason, FromWorker, LocalSttStreamConfig, TimedWord, ToWorker } from './local-stt.protocol.js';
 
 export interface LocalSttWorkerData {
   partialIntervalMs: number;
@@ -45,9 +45,9 @@ class AudioRing {
     while (this.chunks.length > 1 && this.chunks[0]!.start + this.chunks[0]!.samples.length < keepFrom) this.chunks.shift();
   }
 
-  /** Audio from `ms` (stream time) to now. */
-  since(ms: number): Int16Array {
-    const from = Math.max(0, Math.floor((ms * SAMPLE_RATE) / 1000));
+  /** Audio from `ms` (stream time) to now, and the sample index it starts at. */
+  since(ms: number): { samples: Int16Array; start: number } {
+    const from = Math.max(0, Math.floor((ms * SAMPLE_RATE) / 1000), this.chunks[0]?.start ?? 0);
     const parts = this.chunks.filter((c) => c.start + c.samples.length > from).map((c) => c.samples.subarray(Math.max(0, from - c.start)));
     const out = new Int16Array(parts.reduce((n, p) => n + p.length, 0));
     let offset = 0;
@@ -55,7 +55,7 @@ class AudioRing {
       out.set(part, offset);
       offset += part.length;
     }
-    return out;
+    return { samples: out, start: from };
   }
 }
 
@@ -92,6 +92,9 @@ class Stream {
   private lastPartial = '';
   private lastPartialAt = 0;
   private closed = false;
+  /** 16 kHz samples processed so far, and the index of the first one the current utterance was given. */
+  private samplesIn = 0;
+  private utteranceStart = 0;
 
   constructor(
     private readonly id: number,
@@ -155,8 +158,13 @@ class Stream {
   }
 
   private async process(pcm: Int16Array): Promise<void> {
+    const at = this.samplesIn;
+    this.samplesIn += pcm.length;
     if (!this.vad) {
-      this.decoder ??= this.recognizers.acquire();
+      if (!this.decoder) {
+        this.decoder = this.recognizers.acquire();
+        this.utteranceStart = at;
+      }
       this.feed(pcm);
       return;
     }
@@ -167,7 +175,9 @@ class Stream {
       if (event.type === 'speech_start' && !this.decoder) {
         this.decoder = this.recognizers.acquire();
         post({ type: 'speech_start', streamId: this.id });
-        this.feed(this.ring.since(event.startMs - PRE_ROLL_MS));
+        const { samples, start } = this.ring.since(event.startMs - PRE_ROLL_MS);
+        this.utteranceStart = start;
+        this.feed(samples);
       } else if (event.type === 'commit') {
         this.finish('vad');
       }
@@ -188,10 +198,19 @@ class Stream {
 
   private finish(reason: CommitReason): void {
     const text = this.decoder ? this.decoder.endUtterance() : '';
+    const words = this.config.words ? this.words() : undefined;
     if (this.decoder) this.recognizers.release(this.decoder);
     this.decoder = undefined;
     this.lastPartial = '';
-    post({ type: 'committed', streamId: this.id, text, reason });
+    post({ type: 'committed', streamId: this.id, text, reason, ...(words ? { words } : {}) });
+  }
+
+  /** The final hypothesis' words in seconds of the stream (frames count from the utterance's first sample). */
+  private words(): TimedWord[] {
+    if (!this.decoder) return [];
+    const offset = this.utteranceStart / SAMPLE_RATE;
+    const seconds = (frames: number) => Math.round((offset + frames / FRAME_RATE) * 1000) / 1000;
+    return this.decoder.words().map((w) => ({ text: w.word, start: seconds(w.startFrame), end: seconds(w.endFrame + 1) }));
   }
 }
 

@@ -4,7 +4,8 @@
  * Symbols used: sphinxbase `err_set_logfp`, `cmd_ln_init`, `cmd_ln_free_r`,
  * `ngram_model_read`, `ngram_model_free`; pocketsphinx `ps_args`, `ps_init`,
  * `ps_free`, `ps_get_logmath`, `ps_set_lm`, `ps_set_search`, `ps_start_stream`,
- * `ps_start_utt`, `ps_process_raw`, `ps_get_hyp`, `ps_end_utt`.
+ * `ps_start_utt`, `ps_process_raw`, `ps_get_hyp`, `ps_end_utt`, `ps_seg_iter`, `ps_seg_next`,
+ * `ps_seg_word`, `ps_seg_frames`.
  *
  * Everything here is synchronous native code: call it from a worker thread only.
  */
@@ -25,6 +26,7 @@ type Decoder = Handle<'ps_decoder_t'>;
 type NgramModel = Handle<'ngram_model_t'>;
 type ArgDefs = Handle<'arg_t'>;
 type LogMath = Handle<'logmath_t'>;
+type Segment = Handle<'ps_seg_t'>;
 
 interface Bindings {
   err_set_logfp(stream: null): void;
@@ -44,6 +46,10 @@ interface Bindings {
   ps_process_raw(ps: Decoder, data: Int16Array, nSamples: number, noSearch: number, fullUtt: number): number;
   ps_get_hyp(ps: Decoder, outBestScore: [number]): string | null;
   ps_end_utt(ps: Decoder): number;
+  ps_seg_iter(ps: Decoder): Segment | null;
+  ps_seg_next(seg: Segment): Segment | null;
+  ps_seg_word(seg: Segment): string | null;
+  ps_seg_frames(seg: Segment, outStart: [number], outEnd: [number]): void;
 }
 
 /** Candidate paths for a shared library: the loader's own search first, then multiarch dirs. */
@@ -82,7 +88,7 @@ function bind(libraryDir?: string): Bindings {
   // libpocketsphinx first: its DT_NEEDED pulls in the matching libsphinxbase.
   const ps = loadLibrary(POCKETSPHINX_SONAME, libraryDir);
   const sb = loadLibrary(SPHINXBASE_SONAME, libraryDir);
-  for (const name of ['cmd_ln_t', 'ps_decoder_t', 'ngram_model_t', 'arg_t', 'logmath_t']) koffi.opaque(name);
+  for (const name of ['cmd_ln_t', 'ps_decoder_t', 'ngram_model_t', 'arg_t', 'logmath_t', 'ps_seg_t']) koffi.opaque(name);
   const f = (lib: LibraryHandle, decl: string) => lib.func(decl);
   bindings = {
     err_set_logfp: f(sb, 'void err_set_logfp(void *stream)'),
@@ -101,6 +107,10 @@ function bind(libraryDir?: string): Bindings {
     ps_process_raw: f(ps, 'int ps_process_raw(ps_decoder_t *ps, const int16_t *data, size_t n, int no_search, int full_utt)'),
     ps_get_hyp: f(ps, 'const char *ps_get_hyp(ps_decoder_t *ps, _Out_ int32_t *out_best_score)'),
     ps_end_utt: f(ps, 'int ps_end_utt(ps_decoder_t *ps)'),
+    ps_seg_iter: f(ps, 'ps_seg_t *ps_seg_iter(ps_decoder_t *ps)'),
+    ps_seg_next: f(ps, 'ps_seg_t *ps_seg_next(ps_seg_t *seg)'),
+    ps_seg_word: f(ps, 'const char *ps_seg_word(ps_seg_t *seg)'),
+    ps_seg_frames: f(ps, 'void ps_seg_frames(ps_seg_t *seg, _Out_ int *out_sf, _Out_ int *out_ef)'),
   } as Bindings;
   // Logging goes to a process-global FILE* in sphinxbase. `-logfn` would make every
   // ps_init fopen a new file and fclose the previous one while decoders in other
@@ -206,6 +216,19 @@ function attachLm(lib: Bindings, ps: Decoder, lm: NgramModel): Decoder {
   return ps;
 }
 
+/** Frames per second of the decoder's features (`-frate`, 100 in the en-US model). */
+export const FRAME_RATE = 100;
+
+/** A recognised word of the last utterance, in frames from the utterance start (end inclusive). */
+export interface WordSegment {
+  word: string;
+  startFrame: number;
+  endFrame: number;
+}
+
+/** Silence, sentence marks, fillers and noise: segments that are not words of the hypothesis. */
+const NON_WORD = /^(<s>|<\/s>|<sil>|\[[A-Z_]+\]|\+\+.*\+\+|\(NULL\))$/;
+
 /** One ps_decoder_t: decodes one utterance at a time. */
 export class PocketSphinxDecoder {
   private inUtterance = false;
@@ -243,6 +266,28 @@ export class PocketSphinxDecoder {
     this.inUtterance = false;
     check(this.lib.ps_end_utt(this.ps), 'ps_end_utt');
     return this.hypothesis();
+  }
+
+  /**
+   * The words of the best hypothesis with their frames (after endUtterance(), for the final one).
+   * Alternative pronunciations (`read(2)`) are given as the word itself.
+   */
+  words(): WordSegment[] {
+    this.assertLive();
+    const out: WordSegment[] = [];
+    const start: [number] = [0];
+    const end: [number] = [0];
+    let seg = this.lib.ps_seg_iter(this.ps);
+    // Run to the end: ps_seg_next frees the iterator when it returns NULL (ps_seg_free is for stopping early).
+    while (seg !== null) {
+      const word = this.lib.ps_seg_word(seg) ?? '';
+      if (!NON_WORD.test(word)) {
+        this.lib.ps_seg_frames(seg, start, end);
+        out.push({ word: word.replace(/\(\d+\)$/, ''), startFrame: start[0], endFrame: end[0] });
+      }
+      seg = this.lib.ps_seg_next(seg);
+    }
+    return out;
   }
 
   /** Drops any utterance in progress and starts a new audio stream (new channel, new timeline). */

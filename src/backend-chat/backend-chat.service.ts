@@ -90,8 +90,9 @@ export class BackendChatService {
     }
   }
 
+  /** Resolves when the chat backend is reachable. (The registration store is a cache: /health/ready reports it on its own.) */
   async ping(signal?: AbortSignal): Promise<void> {
-    await Promise.all([this.client.ping(signal), this.store.ping()]);
+    await this.client.ping(signal);
   }
 
   /** Client fields complete the server's LLM defaults; the server key never goes to a client-chosen provider or URL. */

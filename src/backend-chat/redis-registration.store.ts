@@ -45,6 +45,8 @@ export class RedisRegistrationStore implements RegistrationStore, OnModuleInit, 
     const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
     this.client = createClient({
       url: options.url,
+      // GET/SET/DEL/PING need nothing from RESP3; RESP2 also works with Redis 5 and RESP2-only proxies.
+      RESP: 2,
       disableOfflineQueue: true,
       socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: (retries) => reconnectDelayMs(retries, maxDelay) },
       commandOptions: { timeout: options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS },

@@ -16,7 +16,8 @@ fi
 # (Without them the service still starts; speech input is then reported unavailable.)
 packages=(libpocketsphinx3 pocketsphinx-en-us)
 # The browser tests drive Debian's chromium (headless) with playwright-core; no browser is downloaded.
-if [[ "${1:-}" == "--test" ]]; then packages+=(chromium); fi
+# The registration store tests start their own redis-server (REGISTRATION_STORE=redis).
+if [[ "${1:-}" == "--test" ]]; then packages+=(chromium redis-server); fi
 
 missing=()
 for pkg in "${packages[@]}"; do

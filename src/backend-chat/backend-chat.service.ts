@@ -74,24 +74,38 @@ export class BackendChatService {
 
   /**
    * Sends one user message. If the backend forgot a registration this service made (e.g. it
-   * restarted), the registration is made again once and the message resent.
+   * restarted), the registration is made again and the message resent. A registration another
+   * session already made again (on this replica or, with a shared store, on another) is used instead
+   * of a new one; the stale entry is overwritten, never deleted, so a slow session cannot remove a
+   * fresh one.
    */
   async chat(registration: SessionRegistration, sessionId: string, message: string, signal?: AbortSignal): Promise<ChatReply> {
     const send = (registrationId: string) => this.client.chat({ registration_id: registrationId, session_id: sessionId, message }, signal);
+    const { cacheKey, request } = registration;
+    const renewable = (error: unknown) => error instanceof VoiceError && error.code === 'unknown_registration' && cacheKey !== undefined && request !== undefined;
     try {
       return await send(registration.registrationId);
     } catch (error) {
-      if (!(error instanceof VoiceError) || error.code !== 'unknown_registration' || !registration.cacheKey || !registration.request) throw error;
-      this.logger.warn(`backend lost registration (${registration.source}); registering again`);
-      await this.store.delete(registration.cacheKey);
-      const renewed = await this.registerCached(registration.request, registration.source, signal);
-      registration.registrationId = renewed.registrationId;
-      return send(renewed.registrationId);
+      if (!renewable(error)) throw error;
     }
+    const stored = await this.store.get(cacheKey!);
+    if (stored && stored !== registration.registrationId) {
+      registration.registrationId = stored;
+      try {
+        return await send(stored);
+      } catch (error) {
+        if (!renewable(error)) throw error;
+      }
+    }
+    this.logger.warn(`backend lost registration (${registration.source}); registering again`);
+    const renewed = await this.registerCached(request!, registration.source, signal, registration.registrationId);
+    registration.registrationId = renewed.registrationId;
+    return send(renewed.registrationId);
   }
 
+  /** Resolves when the chat backend is reachable. (The registration store is a cache: /health/ready reports it on its own.) */
   async ping(signal?: AbortSignal): Promise<void> {
-    await Promise.all([this.client.ping(signal), this.store.ping()]);
+    await this.client.ping(signal);
   }
 
   /** Client fields complete the server's LLM defaults; the server key never goes to a client-chosen provider or URL. */
@@ -114,10 +128,11 @@ export class BackendChatService {
     return dropUndefined({ provider: llm.provider, api_key: llm.apiKey, model: llm.model, base_url: llm.baseUrl, system_prompt: llm.systemPrompt });
   }
 
-  private async registerCached(request: RegisterRequest, source: RegistrationSource, signal?: AbortSignal): Promise<SessionRegistration> {
+  /** `lostId`: a registration the backend no longer knows, not to be taken from the store. */
+  private async registerCached(request: RegisterRequest, source: RegistrationSource, signal?: AbortSignal, lostId?: string): Promise<SessionRegistration> {
     const cacheKey = registrationCacheKey(request);
     const cached = await this.store.get(cacheKey);
-    if (cached) return { registrationId: cached, source, cacheKey, request };
+    if (cached && cached !== lostId) return { registrationId: cached, source, cacheKey, request };
     let pending = this.inFlight.get(cacheKey);
     if (!pending) {
       // Shared by concurrent sessions, so it does not follow any one session's signal.

@@ -2,14 +2,18 @@ import { Injectable } from '@nestjs/common';
 
 /**
  * Where registrations made by this service are cached, keyed by the registration's non-secret
- * identity plus a fingerprint of its key. In-memory per replica today; a shared store (e.g.
- * Redis) can implement the same interface so replicas behind a load balancer reuse registrations.
+ * identity plus a fingerprint of its key: per replica (`memory`, the default) or shared by every
+ * replica behind a load balancer (`redis`, REGISTRATION_STORE=redis).
+ *
+ * It is a cache: `get`, `set` and `delete` never reject. A store that cannot be reached answers
+ * `get` with a miss and skips writes, so sessions still work (they register directly).
  */
 export interface RegistrationStore {
+  readonly kind: 'memory' | 'redis';
   get(key: string): Promise<string | undefined>;
   set(key: string, registrationId: string): Promise<void>;
   delete(key: string): Promise<void>;
-  /** Resolves when the store is usable (readiness). */
+  /** Resolves when the store can be reached, rejects otherwise (reported by /health/ready, never fatal). */
   ping(): Promise<void>;
 }
 
@@ -17,6 +21,7 @@ export const REGISTRATION_STORE = Symbol('REGISTRATION_STORE');
 
 @Injectable()
 export class InMemoryRegistrationStore implements RegistrationStore {
+  readonly kind = 'memory' as const;
   private readonly entries = new Map<string, string>();
 
   async get(key: string): Promise<string | undefined> {

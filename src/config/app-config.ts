@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { FliteVoice } from '@app/engines';
-import type { EnvironmentVariables } from './environment.js';
+import type { EnvironmentVariables, RegistrationStoreKind } from './environment.js';
 
 /** Typed, grouped configuration derived once from the validated environment. */
 export interface AppConfig {
@@ -13,6 +13,15 @@ export interface AppConfig {
     timeoutMs: number;
     defaultRegistrationId?: string;
     allowFrontendAuth: boolean;
+  };
+  /** Where registrations this service made are cached: per replica, or shared through Redis. */
+  registrationStore: {
+    kind: RegistrationStoreKind;
+    /** Set when kind is redis. May carry a password: never log it. */
+    redisUrl?: string;
+    /** Lifetime of a shared entry (redis only; the memory store keeps entries for the process's life). */
+    ttlSeconds: number;
+    keyPrefix: string;
   };
   llm: { apiKey?: string; provider: string; model?: string; baseUrl?: string; systemPrompt?: string };
   elevenlabs: {
@@ -40,6 +49,12 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       timeoutMs: env.BACKEND_TIMEOUT_MS,
       defaultRegistrationId: env.DEFAULT_REGISTRATION_ID,
       allowFrontendAuth: env.ALLOW_FRONTEND_BACKEND_AUTH,
+    },
+    registrationStore: {
+      kind: env.REGISTRATION_STORE as RegistrationStoreKind,
+      redisUrl: env.REGISTRATION_STORE === 'redis' ? env.REDIS_URL : undefined,
+      ttlSeconds: env.REGISTRATION_TTL_SECONDS,
+      keyPrefix: env.REDIS_KEY_PREFIX,
     },
     llm: {
       apiKey: env.LLM_API_KEY,

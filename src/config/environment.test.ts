@@ -34,6 +34,59 @@ describe('environment', () => {
     });
   }
 
+  describe('registration store', () => {
+    const problemsOf = (raw: Record<string, string>): string[] => {
+      try {
+        validateEnvironment(raw);
+        return [];
+      } catch (error) {
+        assert.ok(error instanceof ConfigurationError);
+        return error.problems;
+      }
+    };
+
+    it('defaults to the in-memory store and ignores REDIS_URL then', () => {
+      const config = buildAppConfig(validateEnvironment({ REDIS_URL: 'not a url' }));
+      assert.deepEqual(config.registrationStore, { kind: 'memory', redisUrl: undefined, ttlSeconds: 86_400, keyPrefix: 'voice-layer:registration:' });
+    });
+
+    it('takes a redis:// or rediss:// URL with REGISTRATION_STORE=redis', () => {
+      for (const url of ['redis://localhost', 'redis://:p%40ss@redis.internal:6380/2', 'rediss://user:pw@cache.example.com:6380', 'redis://[::1]:6379/']) {
+        const config = buildAppConfig(validateEnvironment({ REGISTRATION_STORE: 'redis', REDIS_URL: url, REGISTRATION_TTL_SECONDS: '3600', REDIS_KEY_PREFIX: 'vl:' }));
+        assert.deepEqual(config.registrationStore, { kind: 'redis', redisUrl: url, ttlSeconds: 3600, keyPrefix: 'vl:' });
+      }
+    });
+
+    it('requires REDIS_URL with REGISTRATION_STORE=redis, in one readable line', () => {
+      assert.deepEqual(problemsOf({ REGISTRATION_STORE: 'redis' }), ['REDIS_URL: required when REGISTRATION_STORE=redis (e.g. redis://:password@redis.internal:6379/0)']);
+      assert.deepEqual(problemsOf({ REGISTRATION_STORE: 'redis', REDIS_URL: ' ' }), ['REDIS_URL: required when REGISTRATION_STORE=redis (e.g. redis://:password@redis.internal:6379/0)']);
+      assert.match(problemsOf({ REGISTRATION_STORE: 'postgres' })[0]!, /^REGISTRATION_STORE="postgres": .*memory, redis/);
+    });
+
+    const password = 'pw-canary-91ac';
+    for (const [url, reason] of [
+      [`http://:${password}@redis.internal:6379`, /must use redis:\/\/ or rediss:\/\//],
+      [`${password}@redis.internal`, /must be an absolute URL/],
+      [`redis://:${password}@redis.internal/cache`, /database number/],
+      [`redis://:${password}@redis.internal/0?timeout=1`, /query/],
+      [`redis://:${password}%zz@redis.internal`, /percent-encoding/],
+    ] as const) {
+      it(`rejects REDIS_URL ${url.replace(password, '<password>')} without printing it`, () => {
+        const problems = problemsOf({ REGISTRATION_STORE: 'redis', REDIS_URL: url });
+        assert.equal(problems.length, 1);
+        assert.match(problems[0]!, /^REDIS_URL=\(hidden\): /);
+        assert.match(problems[0]!, reason);
+        assert.ok(!problems[0]!.includes(password) && !problems[0]!.includes('redis.internal'));
+      });
+    }
+
+    it('bounds REGISTRATION_TTL_SECONDS', () => {
+      assert.match(problemsOf({ REGISTRATION_TTL_SECONDS: '59' })[0]!, /^REGISTRATION_TTL_SECONDS=59: .*not be less than 60/);
+      assert.match(problemsOf({ REGISTRATION_TTL_SECONDS: '2592001' })[0]!, /not be greater than 2592000/);
+      assert.equal(validateEnvironment({ REGISTRATION_TTL_SECONDS: '2592000' }).REGISTRATION_TTL_SECONDS, 2_592_000);
+    });
+  });
+
   it('never prints secret values', () => {
     try {
       validateEnvironment({ LLM_API_KEY: 42 as unknown as string });

@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
-import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, Min, MinLength, validateSync, type ValidationError } from 'class-validator';
+import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength, validateSync, type ValidationError } from 'class-validator';
 import { TTS_OUTPUT_FORMATS } from '@app/protocol';
 import { FLITE_VOICES } from '@app/engines';
 
@@ -14,6 +14,12 @@ const toBool = ({ value }: { value: unknown }): unknown => {
 const toInt = ({ value }: { value: unknown }): unknown =>
   typeof value !== 'string' ? value : value.trim() === '' ? undefined : /^-?\d+$/.test(value.trim()) ? Number(value) : value;
 const emptyToUndefined = ({ value }: { value: unknown }): unknown => (typeof value === 'string' && value.trim() === '' ? undefined : value);
+
+export const REGISTRATION_STORE_KINDS = ['memory', 'redis'] as const;
+export type RegistrationStoreKind = (typeof REGISTRATION_STORE_KINDS)[number];
+
+/** Variables whose values are never printed: every *KEY*, and URLs that may embed a password. */
+const isSecretVariable = (name: string): boolean => name.includes('KEY') || name === 'REDIS_URL';
 
 /**
  * Every environment variable the service reads. `.env.example` documents each; validation runs
@@ -44,6 +50,20 @@ export class EnvironmentVariables {
 
   @Transform(toBool) @IsBoolean()
   ALLOW_FRONTEND_BACKEND_AUTH = false;
+
+  // --- registration store (registrations this service made, shared by replicas with redis) ---
+  @IsIn(REGISTRATION_STORE_KINDS)
+  REGISTRATION_STORE = 'memory';
+
+  /** May carry a password: never printed (see isSecretVariable). Checked in checkRedis(). */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  REDIS_URL?: string;
+
+  @Transform(toInt) @Max(2_592_000) @Min(60) @IsInt()
+  REGISTRATION_TTL_SECONDS = 86_400;
+
+  @IsString() @MinLength(1) @MaxLength(200)
+  REDIS_KEY_PREFIX = 'voice-layer:registration:';
 
   // --- LLM used for auto-registration ---
   @Transform(emptyToUndefined) @IsOptional() @IsString()
@@ -123,13 +143,13 @@ export class ConfigurationError extends Error {
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
   const problems = validateSync(env, { whitelist: false, stopAtFirstError: true }).flatMap(describe);
-  problems.push(...checkUrls(env));
+  problems.push(...checkUrls(env), ...checkRedis(env));
   if (problems.length > 0) throw new ConfigurationError(problems);
   return env;
 }
 
 function describe(error: ValidationError): string[] {
-  const shown = error.property.includes('KEY') ? '(hidden)' : JSON.stringify(error.value);
+  const shown = isSecretVariable(error.property) ? '(hidden)' : JSON.stringify(error.value);
   return Object.values(error.constraints ?? {}).map((reason) => `${error.property}=${shown}: ${reason}`);
 }
 
@@ -151,6 +171,36 @@ function checkUrls(env: EnvironmentVariables): string[] {
     if (problem) problems.push(`${key}: ${problem}`);
   }
   return problems;
+}
+
+/** REDIS_URL is required by REGISTRATION_STORE=redis, and checked only then. Its value is never quoted. */
+function checkRedis(env: EnvironmentVariables): string[] {
+  if (env.REGISTRATION_STORE !== 'redis') return [];
+  if (env.REDIS_URL === undefined) return ['REDIS_URL: required when REGISTRATION_STORE=redis (e.g. redis://:password@redis.internal:6379/0)'];
+  if (typeof env.REDIS_URL !== 'string') return [];
+  const problem = redisUrlProblem(env.REDIS_URL);
+  return problem ? [`REDIS_URL=(hidden): ${problem}`] : [];
+}
+
+/** Why a Redis URL cannot be used, in words that never repeat any part of it. */
+export function redisUrlProblem(value: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return 'must be an absolute URL: redis://[[user]:password@]host[:port][/db] or rediss:// for TLS';
+  }
+  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return 'must use redis:// or rediss:// (TLS)';
+  if (!url.hostname) return 'must name a host';
+  if (!/^\/?(\d+)?$/.test(url.pathname)) return 'the path may only be a database number (e.g. /0)';
+  if (url.search || url.hash) return 'must not have a query or a fragment';
+  try {
+    decodeURIComponent(url.username);
+    decodeURIComponent(url.password);
+  } catch {
+    return 'the user or password is not valid percent-encoding';
+  }
+  return undefined;
 }
 
 function urlProblem(value: string): string | undefined {

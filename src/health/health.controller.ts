@@ -1,7 +1,8 @@
-import { Controller, Get } from '@nestjs/common';
+import { Controller, Get, Inject } from '@nestjs/common';
 import { ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import { HealthCheck, HealthCheckService, HealthIndicatorService, type HealthIndicatorResult } from '@nestjs/terminus';
 import { BackendChatService } from '../backend-chat/backend-chat.service.js';
+import { REGISTRATION_STORE, type RegistrationStore } from '../backend-chat/registration.store.js';
 import { SttService } from '../stt/stt.service.js';
 import { TtsService } from '../tts/tts.service.js';
 import { VoiceSessionRegistry } from '../voice/voice-session.registry.js';
@@ -21,6 +22,7 @@ export class HealthController {
     private readonly tts: TtsService,
     private readonly stt: SttService,
     private readonly sessions: VoiceSessionRegistry,
+    @Inject(REGISTRATION_STORE) private readonly registrations: RegistrationStore,
   ) {}
 
   @Get('live')
@@ -33,10 +35,18 @@ export class HealthController {
   @Get('ready')
   @HealthCheck()
   @ApiOperation({
-    summary: 'Readiness: 200 when new sessions can be served (TTS engine up, chat backend reachable), else 503 with details.',
+    summary:
+      'Readiness: 200 when new sessions can be served (TTS engine up, chat backend reachable), else 503 with details. ' +
+      'An unreachable registration store is reported (status "degraded") but does not make the service unready.',
   })
   ready() {
-    return this.health.check([() => this.checkSessions(), () => this.checkTts(), () => this.checkBackend(), () => this.checkStt()]);
+    return this.health.check([
+      () => this.checkSessions(),
+      () => this.checkTts(),
+      () => this.checkBackend(),
+      () => this.checkStt(),
+      () => this.checkRegistrationStore(),
+    ]);
   }
 
   /** Down while draining for shutdown, so the load balancer stops sending new sessions. */
@@ -57,6 +67,23 @@ export class HealthController {
   private checkStt(): HealthIndicatorResult {
     const providers = Object.fromEntries(this.stt.describe().map((p) => [p.id, p.available ? 'available' : `unavailable: ${p.reason ?? 'unknown'}`]));
     return this.indicators.check('stt').up({ default_provider: this.stt.defaultProvider ?? 'none', providers });
+  }
+
+  /**
+   * The registration store is a cache: without it every replica registers directly, so an
+   * unreachable Redis is reported as degraded (200), never down (which would take every replica out
+   * of the load balancer at once).
+   */
+  private async checkRegistrationStore(): Promise<HealthIndicatorResult> {
+    const indicator = this.indicators.check('registration_store');
+    const kind = this.registrations.kind;
+    try {
+      await this.registrations.ping();
+      return indicator.up({ kind, state: 'up' });
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : 'unreachable';
+      return indicator.degraded({ kind, state: 'unreachable', reason: `${reason}; registrations are not shared between replicas` });
+    }
   }
 
   private checkBackend(): Promise<HealthIndicatorResult> {

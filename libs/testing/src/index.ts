@@ -4,3 +4,4 @@ export * from './fake-openai.js';
 export * from './mp3.js';
 export * from './voice-test-client.js';
 export * from './speech.js';
+export * from './redis-server.js';

@@ -24,8 +24,6 @@ export class FliteSynthesizer {
       minThreads: threads,
       maxThreads: threads,
       idleTimeout: Number.MAX_SAFE_INTEGER,
-      // node:wasi prints an ExperimentalWarning per worker; it is expected here.
-      execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
     });
   }
 

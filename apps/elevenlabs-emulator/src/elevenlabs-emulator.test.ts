@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { ElevenLabsClient } from '@elevenlabs/elevenlabs-js';
 import { FliteSynthesizer } from '@app/engines';
 import { decodeMp3, startsLikeMp3 } from '@app/testing';
-import { emulatorVoiceFor, startElevenLabsEmulator, type ElevenLabsEmulator } from './index.js';
+import { emulatorVoiceFor, startElevenLabsEmulator, type ElevenLabsEmulator, type TtsChunkInfo } from './index.js';
 
 const VOICE_ID = 'JBFqnCBsd6RMkjVDRZzb';
 const TEXT = 'Hello there. This is the ElevenLabs emulator speaking. It streams one sentence at a time.';
@@ -245,6 +245,35 @@ describe('ElevenLabs emulator: POST /v1/text-to-speech/{voice_id}/stream', () =>
     const [record] = emulator.requests;
     assert.equal(record!.apiKey, 'sdk-key');
     assert.deepEqual(record!.body, { text: TEXT, model_id: 'eleven_flash_v2_5', voice_settings: { stability: 0.4, use_speaker_boost: true } });
+  });
+});
+
+describe('ElevenLabs emulator: onTtsEmit', () => {
+  it('reports each TTS chunk, in order, before the client reads it', async () => {
+    const emitted: Array<{ chunk: TtsChunkInfo; at: number }> = [];
+    const emulator = await startElevenLabsEmulator({ onTtsEmit: (chunk, at) => emitted.push({ chunk, at }) });
+    try {
+      const response = await fetch(`${emulator.baseUrl}/v1/text-to-speech/${VOICE_ID}/stream?output_format=ulaw_8000`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'xi-api-key': 'k' },
+        body: JSON.stringify({ text: TEXT }),
+      });
+      const reads: Array<{ bytes: number; at: number }> = [];
+      for await (const part of response.body!) reads.push({ bytes: part.byteLength, at: performance.timeOrigin + performance.now() });
+      const total = reads.reduce((sum, read) => sum + read.bytes, 0);
+
+      assert.ok(emitted.length >= 3, `one chunk per sentence, got ${emitted.length}`);
+      let offset = 0;
+      emitted.forEach(({ chunk }, i) => {
+        assert.deepEqual(chunk, { text: TEXT, voiceId: VOICE_ID, outputFormat: 'ulaw_8000', chunkIndex: i, offset, bytes: chunk.bytes });
+        offset += chunk.bytes;
+      });
+      assert.equal(offset, total, 'the chunks add up to the body');
+      assert.ok(emitted[0]!.at <= reads[0]!.at, 'the first chunk is reported before the client reads it');
+      assert.ok(emitted.every(({ at }, i) => i === 0 || at >= emitted[i - 1]!.at), 'timestamps in order');
+    } finally {
+      await emulator.close();
+    }
   });
 });
 

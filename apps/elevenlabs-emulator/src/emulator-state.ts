@@ -108,6 +108,26 @@ export type SttTranscriber = 'local' | 'echo';
 /** Called as the emulator sends each realtime STT message, with the wall-clock time in ms (sub-ms precision). */
 export type SttEmitHook = (message: { message_type: string; text?: unknown }, epochMs: number) => void;
 
+/** One audio chunk of a TTS stream, as the emulator hands it to the HTTP response. */
+export interface TtsChunkInfo {
+  /** The request's `text`, as received. */
+  text: string;
+  voiceId: string;
+  outputFormat: string;
+  /** 0 for the first audio chunk of the response. */
+  chunkIndex: number;
+  /** Audio bytes of the response before this chunk. */
+  offset: number;
+  /** Audio bytes in this chunk. */
+  bytes: number;
+}
+
+/**
+ * Called just before each TTS audio chunk is written to the response, with the wall-clock time in
+ * ms (sub-ms precision), taken before the hook runs.
+ */
+export type TtsEmitHook = (chunk: TtsChunkInfo, epochMs: number) => void;
+
 /** Mutable state shared by an emulator's routes: the fault knobs, the request log, streams in flight. */
 export class EmulatorState {
   readonly faults: EmulatorFaults;
@@ -122,6 +142,7 @@ export class EmulatorState {
     faults: Partial<EmulatorFaults> = {},
     readonly transcriber: SttTranscriber = 'local',
     readonly onSttEmit?: SttEmitHook,
+    readonly onTtsEmit?: TtsEmitHook,
   ) {
     this.faults = { ...NO_FAULTS, ...faults };
   }

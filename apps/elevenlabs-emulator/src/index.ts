@@ -4,9 +4,20 @@ import type { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ElevenLabsEmulatorModule } from './elevenlabs-emulator.module.js';
-import { EmulatorState, type EmulatorFaults, type RecordedRequest, type SttEmitHook, type SttTranscriber } from './emulator-state.js';
+import { EmulatorState, type EmulatorFaults, type RecordedRequest, type SttEmitHook, type SttTranscriber, type TtsEmitHook } from './emulator-state.js';
 
-export { NO_FAULTS, RecordedRequest, STT_DROP_MODES, type EmulatorFaults, type RequestOutcome, type SttDropMode, type SttEmitHook, type SttTranscriber } from './emulator-state.js';
+export {
+  NO_FAULTS,
+  RecordedRequest,
+  STT_DROP_MODES,
+  type EmulatorFaults,
+  type RequestOutcome,
+  type SttDropMode,
+  type SttEmitHook,
+  type SttTranscriber,
+  type TtsChunkInfo,
+  type TtsEmitHook,
+} from './emulator-state.js';
 export { DEFAULT_OUTPUT_FORMAT, EMULATED_FORMATS, type EmulatedFormat } from './output-formats.js';
 export { emulatorVoiceFor } from './speech/emulator-speech.js';
 export { REALTIME_PATH } from './speech-to-text/realtime.server.js';
@@ -24,6 +35,8 @@ export interface ElevenLabsEmulatorOptions {
   transcriber?: SttTranscriber;
   /** Called as each realtime STT message is sent (benchmarks time the gateway with it). */
   onSttEmit?: SttEmitHook;
+  /** Called as each TTS audio chunk is written to its response (benchmarks time the gateway with it). */
+  onTtsEmit?: TtsEmitHook;
   /** flite and MP3 worker threads (default 1). */
   workers?: number;
   logger?: LogLevel[] | false;
@@ -50,7 +63,7 @@ export interface ElevenLabsEmulator {
  * recogniser, with fault knobs. Tests start it in-process; `main.ts` runs it alone.
  */
 export async function startElevenLabsEmulator(options: ElevenLabsEmulatorOptions = {}): Promise<ElevenLabsEmulator> {
-  const state = new EmulatorState(options.apiKey, options.faults, options.transcriber, options.onSttEmit);
+  const state = new EmulatorState(options.apiKey, options.faults, options.transcriber, options.onSttEmit, options.onTtsEmit);
   const app = await NestFactory.create<NestExpressApplication>(ElevenLabsEmulatorModule.forRoot(state, options.workers ?? 1), {
     logger: options.logger ?? ['error', 'warn'],
     abortOnError: false,

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Body, Controller, HttpStatus, Inject, Param, Post, Query, Res, UseGuards } from '@nestjs/common';
 import type { Response } from 'express';
 import { ApiKeyGuard } from '../api-key.guard.js';
-import { EMULATOR_STATE, type EmulatorState } from '../emulator-state.js';
+import { EMULATOR_STATE, type EmulatorState, type TtsChunkInfo, type TtsEmitHook } from '../emulator-state.js';
 import { DEFAULT_OUTPUT_FORMAT, EMULATED_FORMATS } from '../output-formats.js';
 import { EmulatorSpeech } from '../speech/emulator-speech.js';
 import type { UpstreamErrorDetail } from '../upstream-errors.js';
@@ -33,7 +33,8 @@ export class TextToSpeechController {
       return;
     }
     const { faults } = this.state;
-    const format = EMULATED_FORMATS.get(query.output_format ?? DEFAULT_OUTPUT_FORMAT)!;
+    const outputFormat = query.output_format ?? DEFAULT_OUTPUT_FORMAT;
+    const format = EMULATED_FORMATS.get(outputFormat)!;
     const client = new AbortController();
     this.state.streamsInFlight++;
     res.once('close', () => {
@@ -54,8 +55,9 @@ export class TextToSpeechController {
       res.flushHeaders();
       // A stalled upstream keeps the request open and silent until the client gives up.
       if (faults.stall) return;
-      const audio = this.speech.speak(body.text, voiceId, body.voice_settings?.speed ?? 1, format, client.signal);
-      await pipeline(paced(audio, faults.chunkDelayMs, client.signal), res);
+      const audio = paced(this.speech.speak(body.text, voiceId, body.voice_settings?.speed ?? 1, format, client.signal), faults.chunkDelayMs, client.signal);
+      const { onTtsEmit } = this.state;
+      await pipeline(onTtsEmit ? reported(audio, onTtsEmit, { text: body.text, voiceId, outputFormat }) : audio, res);
     } catch (error) {
       // The client leaving ends the stream; anything else cuts it short (pipeline destroyed `res`).
       if (!client.signal.aborted) res.destroy(error as Error);
@@ -116,6 +118,21 @@ async function* paced(audio: AsyncIterable<Buffer>, delayMs: number, signal: Abo
   for await (const chunk of audio) {
     if (!first && delayMs > 0) await sleep(delayMs, undefined, { signal });
     first = false;
+    yield chunk;
+  }
+}
+
+/** Tells `hook` about each chunk just before it goes to the response (only wired in when a hook is set). */
+async function* reported(
+  audio: AsyncIterable<Buffer>,
+  hook: TtsEmitHook,
+  request: Pick<TtsChunkInfo, 'text' | 'voiceId' | 'outputFormat'>,
+): AsyncGenerator<Buffer> {
+  let chunkIndex = 0;
+  let offset = 0;
+  for await (const chunk of audio) {
+    hook({ ...request, chunkIndex: chunkIndex++, offset, bytes: chunk.byteLength }, performance.timeOrigin + performance.now());
+    offset += chunk.byteLength;
     yield chunk;
   }
 }

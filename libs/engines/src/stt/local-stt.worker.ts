@@ -62,8 +62,13 @@ class AudioRing {
   }
 }
 
+/**
+ * Decoders lent per utterance. 8 kHz streams get their own: the live cepstral mean a decoder carries
+ * from one utterance to the next differs between estimated-band and full-band features, and a
+ * decoder adapted to one would misdecode the first words of the other.
+ */
 class Recognizers {
-  private readonly idle: PocketSphinxDecoder[] = [];
+  private readonly idle = { wide: [] as PocketSphinxDecoder[], narrow: [] as PocketSphinxDecoder[] };
   private readonly narrowband: boolean;
   constructor(private readonly engine: PocketSphinxEngine) {
     this.narrowband = supportsNarrowband(engine.featureParams);
@@ -74,17 +79,17 @@ class Recognizers {
     return this.narrowband ? new NarrowbandFrontEnd(this.engine.createLogMelFrontEnd()) : undefined;
   }
 
-  acquire(): PocketSphinxDecoder {
-    const decoder = this.idle.pop() ?? this.engine.createDecoder();
+  acquire(kind: 'wide' | 'narrow'): PocketSphinxDecoder {
+    const decoder = this.idle[kind].pop() ?? this.engine.createDecoder();
     decoder.startUtterance();
     return decoder;
   }
 
-  release(decoder: PocketSphinxDecoder): void {
+  release(decoder: PocketSphinxDecoder, kind: 'wide' | 'narrow'): void {
     try {
       decoder.reset();
-      if (this.idle.length < options.maxIdleDecoders) {
-        this.idle.push(decoder);
+      if (this.idle[kind].length < options.maxIdleDecoders) {
+        this.idle[kind].push(decoder);
         return;
       }
     } catch {
@@ -133,7 +138,7 @@ class Stream {
   close(): void {
     this.enqueue(() => {
       this.closed = true;
-      if (this.decoder) this.recognizers.release(this.decoder);
+      if (this.decoder) this.recognizers.release(this.decoder, this.kind);
       this.decoder = undefined;
       this.resampler?.destroy();
       this.narrowband?.free();
@@ -188,8 +193,12 @@ class Stream {
     }
   }
 
+  private get kind(): 'wide' | 'narrow' {
+    return this.narrowband ? 'narrow' : 'wide';
+  }
+
   private startUtterance(): void {
-    this.decoder = this.recognizers.acquire();
+    this.decoder = this.recognizers.acquire(this.kind);
     this.narrowband?.start();
   }
 
@@ -209,7 +218,7 @@ class Stream {
   private finish(reason: CommitReason): void {
     if (this.decoder && this.narrowband) this.decoder.processCepstra(this.narrowband.end());
     const text = this.decoder ? this.decoder.endUtterance() : '';
-    if (this.decoder) this.recognizers.release(this.decoder);
+    if (this.decoder) this.recognizers.release(this.decoder, this.kind);
     this.decoder = undefined;
     this.lastPartial = '';
     post({ type: 'committed', streamId: this.id, text, reason });

@@ -1,7 +1,8 @@
 /**
  * Worker thread of the embedded speech recogniser. Per stream: decode mu-law, resample to 16 kHz,
  * Silero VAD + turn segmentation (commit_strategy "vad"), and PocketSphinx decoding of the speech
- * only, with ~300 ms of pre-roll. Models load once per worker; decoders (~58 MB each) are lent to
+ * only, with ~300 ms of pre-roll. 8 kHz streams reach the decoder as cepstra from the narrowband
+ * front end (estimated 4-7 kHz filters, see narrowband.ts). Models load once per worker; decoders (~58 MB each) are lent to
  * a stream for one utterance and reused, so memory follows concurrent speakers, not sessions.
  */
 import { parentPort, workerData } from 'node:worker_threads';
@@ -11,6 +12,7 @@ import { SileroVad } from '../vad/silero-vad.js';
 import { VadStream } from '../vad/vad-stream.js';
 import type { TurnEvent } from '../vad/turn-segmenter.js';
 import { FRAME_RATE, PocketSphinxEngine, type PocketSphinxDecoder } from './pocketsphinx.ffi.js';
+import { NarrowbandFrontEnd, supportsNarrowband } from './narrowband.js';
 import { enUsModel, SAMPLE_RATE } from './model.js';
 import type { CommitReason, FromWorker, LocalSttStreamConfig, TimedWord, ToWorker } from './local-stt.protocol.js';
 
@@ -21,11 +23,12 @@ export interface LocalSttWorkerData {
 }
 
 const PRE_ROLL_MS = 300;
+/** Input at this rate or below goes through the narrowband front end. */
+const NARROWBAND_RATE = 8000;
 /**
- * Telephone-band input (8 kHz) upsampled to 16 kHz has an empty 4-8 kHz band; the log mel
- * energies of empty bands are far outside what the 16 kHz en-US model was trained on, and
- * recognition collapses. A noise floor at about -54 dBFS fills them (measured: the flite prompt
- * at ulaw_8000 goes from garbled to word-for-word), and is inaudible next to speech.
+ * Fallback for narrowband input when the acoustic model's filterbank is not the one the narrowband
+ * map was fitted for: a noise floor at about -54 dBFS fills the empty 4-8 kHz band, whose log mel
+ * energies would otherwise be far outside what the 16 kHz model was trained on.
  */
 const NARROWBAND_NOISE_AMPLITUDE = 64;
 const RING_MS = 3000;
@@ -59,21 +62,34 @@ class AudioRing {
   }
 }
 
+/**
+ * Decoders lent per utterance. 8 kHz streams get their own: the live cepstral mean a decoder carries
+ * from one utterance to the next differs between estimated-band and full-band features, and a
+ * decoder adapted to one would misdecode the first words of the other.
+ */
 class Recognizers {
-  private readonly idle: PocketSphinxDecoder[] = [];
-  constructor(private readonly engine: PocketSphinxEngine) {}
+  private readonly idle = { wide: [] as PocketSphinxDecoder[], narrow: [] as PocketSphinxDecoder[] };
+  private readonly narrowband: boolean;
+  constructor(private readonly engine: PocketSphinxEngine) {
+    this.narrowband = supportsNarrowband(engine.featureParams);
+  }
 
-  acquire(): PocketSphinxDecoder {
-    const decoder = this.idle.pop() ?? this.engine.createDecoder();
+  /** A narrowband front end for an 8 kHz stream, or undefined if the model's filterbank does not fit it. */
+  narrowbandFrontEnd(): NarrowbandFrontEnd | undefined {
+    return this.narrowband ? new NarrowbandFrontEnd(this.engine.createLogMelFrontEnd()) : undefined;
+  }
+
+  acquire(kind: 'wide' | 'narrow'): PocketSphinxDecoder {
+    const decoder = this.idle[kind].pop() ?? this.engine.createDecoder();
     decoder.startUtterance();
     return decoder;
   }
 
-  release(decoder: PocketSphinxDecoder): void {
+  release(decoder: PocketSphinxDecoder, kind: 'wide' | 'narrow'): void {
     try {
       decoder.reset();
-      if (this.idle.length < options.maxIdleDecoders) {
-        this.idle.push(decoder);
+      if (this.idle[kind].length < options.maxIdleDecoders) {
+        this.idle[kind].push(decoder);
         return;
       }
     } catch {
@@ -88,6 +104,7 @@ class Stream {
   private resampler?: StreamResampler;
   private vad?: VadStream;
   private decoder?: PocketSphinxDecoder;
+  private narrowband?: NarrowbandFrontEnd;
   private readonly ring = new AudioRing();
   private lastPartial = '';
   private lastPartialAt = 0;
@@ -104,6 +121,7 @@ class Stream {
   ) {
     this.enqueue(async () => {
       if (config.sampleRate !== SAMPLE_RATE) this.resampler = await createStreamResampler(config.sampleRate, SAMPLE_RATE);
+      if (config.sampleRate <= NARROWBAND_RATE) this.narrowband = recognizers.narrowbandFrontEnd();
       if (config.commitStrategy === 'vad') this.vad = new VadStream(silero.createScorer(512), config.vad);
     });
   }
@@ -123,9 +141,10 @@ class Stream {
   close(): void {
     this.enqueue(() => {
       this.closed = true;
-      if (this.decoder) this.recognizers.release(this.decoder);
+      if (this.decoder) this.recognizers.release(this.decoder, this.kind);
       this.decoder = undefined;
       this.resampler?.destroy();
+      this.narrowband?.free();
     });
   }
 
@@ -140,7 +159,7 @@ class Stream {
   private decode(bytes: ArrayBuffer): Int16Array {
     const pcm = this.config.codec === 'ulaw' ? alawmulaw.mulaw.decode(new Uint8Array(bytes)) : new Int16Array(bytes);
     const resampled = this.resampler ? this.resampler.process(pcm) : pcm;
-    if (this.config.sampleRate < SAMPLE_RATE) this.addNoiseFloor(resampled);
+    if (this.config.sampleRate < SAMPLE_RATE && !this.narrowband) this.addNoiseFloor(resampled);
     return resampled;
   }
 
@@ -162,7 +181,7 @@ class Stream {
     this.samplesIn += pcm.length;
     if (!this.vad) {
       if (!this.decoder) {
-        this.decoder = this.recognizers.acquire();
+        this.startUtterance();
         this.utteranceStart = at;
       }
       this.feed(pcm);
@@ -173,7 +192,7 @@ class Stream {
     if (this.decoder) this.feed(pcm);
     for (const event of events) {
       if (event.type === 'speech_start' && !this.decoder) {
-        this.decoder = this.recognizers.acquire();
+        this.startUtterance();
         post({ type: 'speech_start', streamId: this.id });
         const { samples, start } = this.ring.since(event.startMs - PRE_ROLL_MS);
         this.utteranceStart = start;
@@ -184,8 +203,18 @@ class Stream {
     }
   }
 
+  private get kind(): 'wide' | 'narrow' {
+    return this.narrowband ? 'narrow' : 'wide';
+  }
+
+  private startUtterance(): void {
+    this.decoder = this.recognizers.acquire(this.kind);
+    this.narrowband?.start();
+  }
+
   private feed(pcm: Int16Array): void {
-    this.decoder!.process(pcm);
+    if (this.narrowband) this.decoder!.processCepstra(this.narrowband.process(pcm));
+    else this.decoder!.process(pcm);
     const now = performance.now();
     if (now - this.lastPartialAt < options.partialIntervalMs) return;
     this.lastPartialAt = now;
@@ -197,9 +226,10 @@ class Stream {
   }
 
   private finish(reason: CommitReason): void {
+    if (this.decoder && this.narrowband) this.decoder.processCepstra(this.narrowband.end());
     const text = this.decoder ? this.decoder.endUtterance() : '';
     const words = this.config.words ? this.words() : undefined;
-    if (this.decoder) this.recognizers.release(this.decoder);
+    if (this.decoder) this.recognizers.release(this.decoder, this.kind);
     this.decoder = undefined;
     this.lastPartial = '';
     post({ type: 'committed', streamId: this.id, text, reason, ...(words ? { words } : {}) });

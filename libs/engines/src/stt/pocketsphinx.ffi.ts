@@ -2,14 +2,15 @@
  * koffi binding of Debian's libpocketsphinx3 (0.8+5prealpha) and libsphinxbase3.
  *
  * Symbols used: sphinxbase `err_set_logfp`, `cmd_ln_init`, `cmd_ln_free_r`,
- * `ngram_model_read`, `ngram_model_free`; pocketsphinx `ps_args`, `ps_init`,
+ * `ngram_model_read`, `ngram_model_free`, `fe_get_args`, `fe_init_auto_r`, `fe_start_utt`,
+ * `fe_process_utt`, `fe_end_utt`, `fe_free_2d`, `fe_free`; pocketsphinx `ps_args`, `ps_init`,
  * `ps_free`, `ps_get_logmath`, `ps_set_lm`, `ps_set_search`, `ps_start_stream`,
- * `ps_start_utt`, `ps_process_raw`, `ps_get_hyp`, `ps_end_utt`, `ps_seg_iter`, `ps_seg_next`,
- * `ps_seg_word`, `ps_seg_frames`.
+ * `ps_start_utt`, `ps_process_raw`, `ps_process_cep`, `ps_get_hyp`, `ps_end_utt`, `ps_seg_iter`,
+ * `ps_seg_next`, `ps_seg_word`, `ps_seg_frames`.
  *
  * Everything here is synchronous native code: call it from a worker thread only.
  */
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import koffi, { type LibraryHandle } from 'koffi';
 import { LocalSttError, unavailable } from './errors.js';
@@ -27,6 +28,8 @@ type NgramModel = Handle<'ngram_model_t'>;
 type ArgDefs = Handle<'arg_t'>;
 type LogMath = Handle<'logmath_t'>;
 type Segment = Handle<'ps_seg_t'>;
+type FrontEnd = Handle<'fe_t'>;
+type Pointer = Handle<'pointer'>;
 
 interface Bindings {
   err_set_logfp(stream: null): void;
@@ -50,6 +53,14 @@ interface Bindings {
   ps_seg_next(seg: Segment): Segment | null;
   ps_seg_word(seg: Segment): string | null;
   ps_seg_frames(seg: Segment, outStart: [number], outEnd: [number]): void;
+  ps_process_cep(ps: Decoder, frames: Float32Array[], nFrames: number, noSearch: number, fullUtt: number): number;
+  fe_get_args(): ArgDefs;
+  fe_init_auto_r(config: CmdLn): FrontEnd | null;
+  fe_start_utt(fe: FrontEnd): number;
+  fe_process_utt(fe: FrontEnd, samples: Int16Array, nSamples: number, outBlock: [Pointer | null], outFrames: [number]): number;
+  fe_end_utt(fe: FrontEnd, outFrame: Float32Array, outFrames: [number]): number;
+  fe_free_2d(block: Pointer): void;
+  fe_free(fe: FrontEnd): number;
 }
 
 /** Candidate paths for a shared library: the loader's own search first, then multiarch dirs. */
@@ -88,7 +99,7 @@ function bind(libraryDir?: string): Bindings {
   // libpocketsphinx first: its DT_NEEDED pulls in the matching libsphinxbase.
   const ps = loadLibrary(POCKETSPHINX_SONAME, libraryDir);
   const sb = loadLibrary(SPHINXBASE_SONAME, libraryDir);
-  for (const name of ['cmd_ln_t', 'ps_decoder_t', 'ngram_model_t', 'arg_t', 'logmath_t', 'ps_seg_t']) koffi.opaque(name);
+  for (const name of ['cmd_ln_t', 'ps_decoder_t', 'ngram_model_t', 'arg_t', 'logmath_t', 'ps_seg_t', 'fe_t']) koffi.opaque(name);
   const f = (lib: LibraryHandle, decl: string) => lib.func(decl);
   bindings = {
     err_set_logfp: f(sb, 'void err_set_logfp(void *stream)'),
@@ -111,6 +122,14 @@ function bind(libraryDir?: string): Bindings {
     ps_seg_next: f(ps, 'ps_seg_t *ps_seg_next(ps_seg_t *seg)'),
     ps_seg_word: f(ps, 'const char *ps_seg_word(ps_seg_t *seg)'),
     ps_seg_frames: f(ps, 'void ps_seg_frames(ps_seg_t *seg, _Out_ int *out_sf, _Out_ int *out_ef)'),
+    ps_process_cep: f(ps, 'int ps_process_cep(ps_decoder_t *ps, float **data, int n_frames, int no_search, int full_utt)'),
+    fe_get_args: f(sb, 'const arg_t *fe_get_args(void)'),
+    fe_init_auto_r: f(sb, 'fe_t *fe_init_auto_r(cmd_ln_t *config)'),
+    fe_start_utt: f(sb, 'int fe_start_utt(fe_t *fe)'),
+    fe_process_utt: f(sb, 'int fe_process_utt(fe_t *fe, const int16_t *spch, size_t nsamps, _Out_ void **cep_block, _Out_ int32_t *nframes)'),
+    fe_end_utt: f(sb, 'int fe_end_utt(fe_t *fe, _Out_ float *out_cepvector, _Out_ int32_t *out_nframes)'),
+    fe_free_2d: f(sb, 'void fe_free_2d(void *arr)'),
+    fe_free: f(sb, 'int fe_free(fe_t *fe)'),
   } as Bindings;
   // Logging goes to a process-global FILE* in sphinxbase. `-logfn` would make every
   // ps_init fopen a new file and fclose the previous one while decoders in other
@@ -131,6 +150,8 @@ export interface EngineOptions {
   readonly decoderArgs?: Readonly<Record<string, string>>;
   /** Directory holding libpocketsphinx.so.3 and libsphinxbase.so.3; default: loader search, then multiarch dirs. */
   readonly libraryDir?: string;
+  /** A feat.params file used instead of the model's own (which would override -lowerf/-upperf/-nfilt). */
+  readonly featParams?: string;
 }
 
 /**
@@ -147,6 +168,8 @@ export class PocketSphinxEngine {
     private readonly args: readonly string[],
     private readonly lm: NgramModel,
     first: PocketSphinxDecoder,
+    /** The acoustic model's feature parameters (feat.params), e.g. `{ nfilt: '25', lowerf: '130' }`. */
+    readonly featureParams: Readonly<Record<string, string>>,
   ) {
     this.spare.push(first);
   }
@@ -160,6 +183,7 @@ export class PocketSphinxEngine {
     const lib = bind(options.libraryDir);
     const args = [
       '-hmm', model.hmm, '-dict', model.dict, '-samprate', String(SAMPLE_RATE),
+      ...(options.featParams !== undefined ? ['-featparams', options.featParams] : []),
       ...Object.entries({ ...DEFAULT_DECODER_ARGS, ...options.decoderArgs }).flat(),
     ];
     const config = makeConfig(lib, args);
@@ -171,7 +195,8 @@ export class PocketSphinxEngine {
         lib.ps_free(ps);
         throw unavailable(`cannot read language model ${model.lm}`);
       }
-      return new PocketSphinxEngine(lib, args, lm, new PocketSphinxDecoder(lib, attachLm(lib, ps, lm)));
+      const featParams = options.featParams ?? join(model.hmm, 'feat.params');
+      return new PocketSphinxEngine(lib, args, lm, new PocketSphinxDecoder(lib, attachLm(lib, ps, lm)), readFeatureParams(featParams));
     } finally {
       lib.cmd_ln_free_r(config);
     }
@@ -192,6 +217,28 @@ export class PocketSphinxEngine {
     }
   }
 
+  /**
+   * A front end that turns 16 kHz audio into the log mel spectrum of the model's filterbank
+   * (feat.params' -lowerf, -upperf, -nfilt), one Float32Array per 10 ms frame, for
+   * {@link PocketSphinxDecoder.processCepstra} after any change to the spectrum.
+   */
+  createLogMelFrontEnd(): LogMelFrontEnd {
+    if (this.disposed) throw new Error('PocketSphinxEngine is disposed');
+    const p = this.featureParams;
+    const args = [
+      '-samprate', String(SAMPLE_RATE), '-lowerf', p['lowerf'] ?? '', '-upperf', p['upperf'] ?? '', '-nfilt', p['nfilt'] ?? '',
+      '-logspec', 'yes', '-lifter', '0', '-remove_noise', 'no', '-remove_silence', 'no',
+    ];
+    const config = makeConfig(this.lib, args, this.lib.fe_get_args());
+    try {
+      const fe = this.lib.fe_init_auto_r(config);
+      if (fe === null) throw unavailable(`fe_init_auto_r rejected ${args.join(' ')}`);
+      return new LogMelFrontEnd(this.lib, fe, Number(p['nfilt']));
+    } finally {
+      this.lib.cmd_ln_free_r(config);
+    }
+  }
+
   /** Releases the shared LM; decoders still alive keep their own reference to it. */
   dispose(): void {
     if (this.disposed) return;
@@ -201,9 +248,25 @@ export class PocketSphinxEngine {
   }
 }
 
-function makeConfig(lib: Bindings, args: readonly string[]): CmdLn {
+/** `-name value` lines of a feat.params file, without the dashes; empty if it cannot be read. */
+function readFeatureParams(path: string): Record<string, string> {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch {
+    return {};
+  }
+  const params: Record<string, string> = {};
+  for (const line of text.split('\n')) {
+    const match = /^-(\S+)\s+(\S+)/.exec(line.trim());
+    if (match) params[match[1]!] = match[2]!;
+  }
+  return params;
+}
+
+function makeConfig(lib: Bindings, args: readonly string[], defs: ArgDefs = lib.ps_args()): CmdLn {
   // cmd_ln_init copies its strings; cmd_ln_parse_r would keep pointers to koffi's temporaries.
-  const config = lib.cmd_ln_init(null, lib.ps_args(), 1, ...args.flatMap((a) => ['const char *', a]), 'const char *', null);
+  const config = lib.cmd_ln_init(null, defs, 1, ...args.flatMap((a) => ['const char *', a]), 'const char *', null);
   if (config === null) throw unavailable(`cmd_ln_init rejected the decoder arguments ${args.join(' ')}`);
   return config;
 }
@@ -252,6 +315,13 @@ export class PocketSphinxDecoder {
     if (!this.inUtterance) throw new LocalSttError('local_stt_decode_failed', 'process() outside an utterance');
     if (pcm.length === 0) return;
     check(this.lib.ps_process_raw(this.ps, pcm, pcm.length, 0, 0), 'ps_process_raw');
+  }
+
+  /** Feeds feature frames (cepstra as the model's front end computes them) to the current utterance. */
+  processCepstra(frames: readonly Float32Array[]): void {
+    if (!this.inUtterance) throw new LocalSttError('local_stt_decode_failed', 'processCepstra() outside an utterance');
+    // One frame per call: with several, ps_process_cep can fill the feature queue before the search drains it.
+    for (const frame of frames) check(this.lib.ps_process_cep(this.ps, [frame], 1, 0, 0), 'ps_process_cep');
   }
 
   /** Best hypothesis so far (partial while in an utterance, final after it). */
@@ -309,5 +379,61 @@ export class PocketSphinxDecoder {
 
   private assertLive(): void {
     if (this.freed) throw new Error('PocketSphinxDecoder is freed');
+  }
+}
+
+/** A sphinxbase front end (fe_t) that outputs the log mel spectrum; one utterance at a time. */
+export class LogMelFrontEnd {
+  private freed = false;
+  private readonly block: [Pointer | null] = [null];
+  private readonly count: [number] = [0];
+
+  constructor(
+    private readonly lib: Bindings,
+    private readonly fe: FrontEnd,
+    /** Values per frame (filters). */
+    readonly bands: number,
+  ) {}
+
+  /** Starts an utterance: drops samples left over from the last one. */
+  start(): void {
+    this.assertLive();
+    check(this.lib.fe_start_utt(this.fe), 'fe_start_utt');
+  }
+
+  /** 16 kHz samples in, the frames they complete out; a partial frame waits for the next call. */
+  process(pcm: Int16Array): Float32Array[] {
+    this.assertLive();
+    if (pcm.length === 0) return [];
+    check(this.lib.fe_process_utt(this.fe, pcm, pcm.length, this.block, this.count), 'fe_process_utt');
+    const n = this.count[0];
+    const block = this.block[0];
+    if (block === null) return [];
+    try {
+      // fe_process_utt allocates a block even for zero frames.
+      if (n <= 0) return [];
+      const rows = koffi.decode(block, koffi.array('void *', n)) as unknown[];
+      return rows.map((row) => Float32Array.from(koffi.decode(row, koffi.array('float', this.bands, 'Typed')) as Float32Array));
+    } finally {
+      this.lib.fe_free_2d(block);
+    }
+  }
+
+  /** Ends the utterance: the last, zero-padded frame if samples were left over. */
+  end(): Float32Array[] {
+    this.assertLive();
+    const frame = new Float32Array(this.bands);
+    check(this.lib.fe_end_utt(this.fe, frame, this.count), 'fe_end_utt');
+    return this.count[0] > 0 ? [frame] : [];
+  }
+
+  free(): void {
+    if (this.freed) return;
+    this.freed = true;
+    this.lib.fe_free(this.fe);
+  }
+
+  private assertLive(): void {
+    if (this.freed) throw new Error('LogMelFrontEnd is freed');
   }
 }

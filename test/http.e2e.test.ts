@@ -1,9 +1,8 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ERROR_CODES } from '@app/protocol';
 import { startTestApp, type TestApp } from './utils/test-app.js';
+import { bootService } from './utils/boot.js';
 
 const CANARIES = { LLM_API_KEY: 'sk-canary-llm-7f3a', ELEVENLABS_API_KEY: 'xi-canary-el-9c2d', BACKEND_API_KEY: 'bk-canary-b1e0' };
 
@@ -74,30 +73,16 @@ describe('health, config and docs endpoints', () => {
 });
 
 describe('configuration validated at boot', () => {
-  const main = fileURLToPath(new URL('../src/main.js', import.meta.url));
-
-  function boot(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-    return new Promise((resolve) => {
-      const child = spawn(process.execPath, [main], { env: { PATH: process.env['PATH'] ?? '', PORT: '0', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-      child.on('exit', (code) => {
-        clearTimeout(timer);
-        resolve({ code, stderr });
-      });
-    });
-  }
 
   it('refuses a BACKEND_BASE_URL that names an endpoint, saying what to use', async () => {
-    const { code, stderr } = await boot({ BACKEND_BASE_URL: 'https://chat.example.com/v1/chat' });
+    const { code, stderr } = await bootService({ BACKEND_BASE_URL: 'https://chat.example.com/v1/chat' });
     assert.equal(code, 1);
     assert.match(stderr, /Invalid configuration/);
     assert.match(stderr, /BACKEND_BASE_URL: give the service root/);
   });
 
   it('lists every problem, one line each, without printing secrets', async () => {
-    const { code, stderr } = await boot({ PORT: 'eighty', TTS_OUTPUT_FORMAT: 'wav', LLM_BASE_URL: 'ftp://x', ALLOW_FRONTEND_BACKEND_AUTH: 'maybe', BACKEND_API_KEY: 'bk-secret-x' });
+    const { code, stderr } = await bootService({ PORT: 'eighty', TTS_OUTPUT_FORMAT: 'wav', LLM_BASE_URL: 'ftp://x', ALLOW_FRONTEND_BACKEND_AUTH: 'maybe', BACKEND_API_KEY: 'bk-secret-x' });
     assert.equal(code, 1);
     for (const name of ['PORT', 'TTS_OUTPUT_FORMAT', 'LLM_BASE_URL', 'ALLOW_FRONTEND_BACKEND_AUTH']) assert.match(stderr, new RegExp(`- ${name}`));
     assert.ok(!stderr.includes('bk-secret-x'));

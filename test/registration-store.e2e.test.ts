@@ -1,13 +1,12 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { INestApplication } from '@nestjs/common';
 import { createClient } from 'redis';
 import { ChatEngine, localReply } from '@app/chat';
 import { CapturedOutput, freePort, RedisServer, type VoiceTestClient } from '@app/testing';
 import { createReferenceBackend } from '@apps/reference-backend';
 import { connectConfigured, startTestApp, type TestApp } from './utils/test-app.js';
+import { bootService } from './utils/boot.js';
 
 const PASSWORD = 'redis-canary-pw-e2e-4b7d';
 const PREFIX = 'voice-layer:registration:';
@@ -175,10 +174,10 @@ describe('REGISTRATION_STORE=redis at boot', () => {
   });
 
   it('refuses to start without REDIS_URL or with a bad one, never printing it', async () => {
-    const missing = await boot({ REGISTRATION_STORE: 'redis' });
+    const missing = await bootService({ REGISTRATION_STORE: 'redis' });
     assert.equal(missing.code, 1);
     assert.match(missing.stderr, /- REDIS_URL: required when REGISTRATION_STORE=redis/);
-    const bad = await boot({ REGISTRATION_STORE: 'redis', REDIS_URL: `https://:${PASSWORD}@redis.internal:6379` });
+    const bad = await bootService({ REGISTRATION_STORE: 'redis', REDIS_URL: `https://:${PASSWORD}@redis.internal:6379` });
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /- REDIS_URL=\(hidden\): must use redis:\/\/ or rediss:\/\//);
     assert.ok(!bad.stderr.includes(PASSWORD) && !bad.stderr.includes('redis.internal'));
@@ -214,16 +213,3 @@ function count(text: string, needle: string): number {
   return text.split(needle).length - 1;
 }
 
-function boot(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-  const main = fileURLToPath(new URL('../src/main.js', import.meta.url));
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, [main], { env: { PATH: process.env['PATH'] ?? '', PORT: '0', ...env }, stdio: ['ignore', 'ignore', 'pipe'] });
-    let stderr = '';
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), 15_000);
-    child.on('exit', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stderr });
-    });
-  });
-}

@@ -19,7 +19,7 @@ export function logLevelsFor(level: string): LogLevel[] {
  */
 export function configureApp(app: INestApplication): AppConfig {
   const config = app.get<AppConfig>(APP_CONFIG);
-  app.useWebSocketAdapter(new VoiceWsAdapter(app, { maxPayloadBytes: config.ws.maxPayloadBytes }));
+  app.useWebSocketAdapter(new VoiceWsAdapter(app, { maxPayloadBytes: config.ws.maxPayloadBytes, allowedOrigins: config.ws.allowedOrigins }));
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(
     app,

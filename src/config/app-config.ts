@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
 import type { FliteVoice } from '@app/engines';
-import type { EnvironmentVariables, RegistrationStoreKind } from './environment.js';
+import { parseAllowedOrigins, type EnvironmentVariables, type RegistrationStoreKind } from './environment.js';
 
 /** Typed, grouped configuration derived once from the validated environment. */
 export interface AppConfig {
@@ -33,7 +33,13 @@ export interface AppConfig {
   };
   tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number };
   stt: { workers: number; localModelDir: string };
-  ws: { maxPayloadBytes: number; pingIntervalMs: number; sendHighWaterBytes: number };
+  ws: {
+    maxPayloadBytes: number;
+    pingIntervalMs: number;
+    sendHighWaterBytes: number;
+    /** Browser origins allowed to open the voice socket (besides the service's own); empty = any. */
+    allowedOrigins: string[];
+  };
   session: { maxQueuedTurns: number; drainTimeoutMs: number };
 }
 
@@ -80,6 +86,7 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
       pingIntervalMs: env.WS_PING_INTERVAL_MS,
       sendHighWaterBytes: env.WS_SEND_HIGH_WATER_BYTES,
+      allowedOrigins: parseAllowedOrigins(env.WS_ALLOWED_ORIGINS),
     },
     session: { maxQueuedTurns: env.MAX_QUEUED_TURNS, drainTimeoutMs: env.DRAIN_TIMEOUT_MS },
   };

@@ -18,6 +18,20 @@ describe('environment', () => {
     assert.equal(config.backend.baseUrl, undefined);
   });
 
+  it('takes WS_ALLOWED_ORIGINS as origins, and says which entry is not one', () => {
+    const config = buildAppConfig(validateEnvironment({ WS_ALLOWED_ORIGINS: ' https://App.Example.com , http://localhost:5173, https://x.example.com:443' }));
+    assert.deepEqual(config.ws.allowedOrigins, ['https://app.example.com', 'http://localhost:5173', 'https://x.example.com']);
+    assert.deepEqual(buildAppConfig(validateEnvironment({})).ws.allowedOrigins, []);
+    assert.throws(
+      () => validateEnvironment({ WS_ALLOWED_ORIGINS: 'https://ok.example.com,app.example.com,https://x.example.com/path' }),
+      (error: unknown) =>
+        error instanceof ConfigurationError &&
+        error.problems.length === 2 &&
+        error.problems[0]!.includes('"app.example.com" is not an origin') &&
+        error.problems[1]!.includes('"https://x.example.com/path"'),
+    );
+  });
+
   it('applies defaults and converts types', () => {
     const env = validateEnvironment({ PORT: '9000', ALLOW_FRONTEND_BACKEND_AUTH: 'yes', BACKEND_BASE_URL: 'https://chat.example.com/' });
     assert.ok(env instanceof EnvironmentVariables);

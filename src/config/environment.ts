@@ -124,6 +124,10 @@ export class EnvironmentVariables {
   @Transform(toInt) @Max(64 * 1024 * 1024) @Min(16 * 1024) @IsInt()
   WS_SEND_HIGH_WATER_BYTES = 256 * 1024;
 
+  /** Comma-separated origins (`https://app.example.com`) browsers may open the voice socket from; empty = any. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  WS_ALLOWED_ORIGINS?: string;
+
   @Transform(toInt) @Max(100) @Min(1) @IsInt()
   MAX_QUEUED_TURNS = 3;
 
@@ -143,7 +147,7 @@ export class ConfigurationError extends Error {
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
   const problems = validateSync(env, { whitelist: false, stopAtFirstError: true }).flatMap(describe);
-  problems.push(...checkUrls(env), ...checkRedis(env));
+  problems.push(...checkUrls(env), ...checkRedis(env), ...checkOrigins(env));
   if (problems.length > 0) throw new ConfigurationError(problems);
   return env;
 }
@@ -180,6 +184,38 @@ function checkRedis(env: EnvironmentVariables): string[] {
   if (typeof env.REDIS_URL !== 'string') return [];
   const problem = redisUrlProblem(env.REDIS_URL);
   return problem ? [`REDIS_URL=(hidden): ${problem}`] : [];
+}
+
+/** The allowed origins, normalised (`scheme://host[:port]`, lower case, default ports dropped). */
+export function parseAllowedOrigins(value: string | undefined): string[] {
+  return (value ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .map((entry) => {
+      try {
+        return new URL(entry).origin;
+      } catch {
+        return entry;
+      }
+    });
+}
+
+function checkOrigins(env: EnvironmentVariables): string[] {
+  return (env.WS_ALLOWED_ORIGINS ?? '')
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean)
+    .flatMap((entry) => {
+      let url: URL | undefined;
+      try {
+        url = new URL(entry);
+      } catch {
+        url = undefined;
+      }
+      const origin = url && (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+      return origin ? [] : [`WS_ALLOWED_ORIGINS: "${entry.slice(0, 80)}" is not an origin; give scheme://host[:port] (e.g. https://app.example.com), comma-separated`];
+    });
 }
 
 /** Why a Redis URL cannot be used, in words that never repeat any part of it. */

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { BINARY_AUDIO_EVENT, INVALID_FRAME_EVENT, parseVoiceFrame } from './voice-ws.adapter.js';
+import { BINARY_AUDIO_EVENT, INVALID_FRAME_EVENT, originAllowed, parseVoiceFrame } from './voice-ws.adapter.js';
 
 describe('parseVoiceFrame', () => {
   it('routes JSON on `type` and keeps the whole message', () => {
@@ -20,5 +20,22 @@ describe('parseVoiceFrame', () => {
       assert.equal(parsed.event, INVALID_FRAME_EVENT, frame);
       assert.equal((parsed.data as { code: string }).code, code, frame);
     }
+  });
+});
+
+describe('originAllowed', () => {
+  const allowed = ['https://app.example.com', 'http://localhost:5173'];
+  it('lets in any origin without an allow-list, and clients that send no Origin', () => {
+    assert.equal(originAllowed('https://evil.example', 'voice.example.com', []), true);
+    assert.equal(originAllowed(undefined, 'voice.example.com', allowed), true);
+  });
+  it('lets in listed origins and the service itself, refuses the rest', () => {
+    assert.equal(originAllowed('https://app.example.com', 'voice.example.com', allowed), true);
+    assert.equal(originAllowed('http://localhost:5173', 'voice.example.com', allowed), true);
+    assert.equal(originAllowed('https://voice.example.com', 'voice.example.com', allowed), true, 'same host: the /test console');
+    assert.equal(originAllowed('https://evil.example', 'voice.example.com', allowed), false);
+    assert.equal(originAllowed('http://app.example.com', 'voice.example.com', allowed), false, 'scheme matters');
+    assert.equal(originAllowed('https://app.example.com.evil.example', 'voice.example.com', allowed), false);
+    assert.equal(originAllowed('null', 'voice.example.com', allowed), false, 'sandboxed or file pages');
   });
 });

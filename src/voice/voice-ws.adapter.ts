@@ -46,6 +46,26 @@ function invalid(code: InvalidFrame['code'], message: string): { event: string; 
 
 export interface VoiceWsLimits {
   maxPayloadBytes: number;
+  /** Browser origins allowed besides the service's own; empty = any origin. */
+  allowedOrigins?: readonly string[];
+}
+
+/**
+ * Whether a handshake may proceed: with an allow-list, a browser (which always sends `Origin`) must
+ * come from a listed origin or from this service's own host (the /test console); clients that send
+ * no `Origin` (mobile apps, servers) are not browsers, so cross-site WebSocket hijacking does not
+ * apply to them.
+ */
+export function originAllowed(origin: string | undefined, host: string | undefined, allowed: readonly string[]): boolean {
+  if (allowed.length === 0 || origin === undefined) return true;
+  let parsed: URL;
+  try {
+    parsed = new URL(origin);
+  } catch {
+    return false;
+  }
+  if (allowed.includes(parsed.origin)) return true;
+  return host !== undefined && parsed.host === host.toLowerCase();
 }
 
 /**
@@ -70,8 +90,18 @@ export class VoiceWsAdapter extends WsAdapter {
   }
 
   override create(port: number, options: Record<string, unknown> & { namespace?: string; server?: unknown; path?: string } = {}): unknown {
+    const allowed = this.limits.allowedOrigins ?? [];
     return super.create(port, {
       ...options,
+      ...(allowed.length > 0
+        ? {
+            verifyClient: (info: { origin?: string; req: { headers: { host?: string } } }, done: (ok: boolean, code?: number, message?: string) => void) => {
+              if (originAllowed(info.origin, info.req.headers.host, allowed)) return done(true);
+              this.logger.warn(`refused a WebSocket handshake from origin ${JSON.stringify(String(info.origin).slice(0, 100))} (not in WS_ALLOWED_ORIGINS)`);
+              done(false, 403, 'Origin not allowed');
+            },
+          }
+        : {}),
       maxPayload: this.limits.maxPayloadBytes,
       perMessageDeflate: false,
       maxFragments: 64,

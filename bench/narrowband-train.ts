@@ -99,9 +99,9 @@ try {
             for (let b = 0; b < LOW_BANDS; b++) x[k++] = frame[b]!;
           }
           x[k] = 1;
-          for (let a = 0; a < dim; a++) for (let b = a; b < dim; b++) xtx[a * dim + b] += x[a]! * x[b]!;
+          for (let a = 0; a < dim; a++) for (let b = a; b < dim; b++) xtx[a * dim + b]! += x[a]! * x[b]!;
           OUT_BANDS.forEach((band, r) => {
-            for (let a = 0; a < dim; a++) xty[r]![a] += x[a]! * wide[t]![band]!;
+            for (let a = 0; a < dim; a++) xty[r]![a]! += x[a]! * wide[t]![band]!;
           });
           frames++;
         }
@@ -116,7 +116,7 @@ try {
 }
 
 for (let a = 0; a < dim; a++) for (let b = 0; b < a; b++) xtx[a * dim + b] = xtx[b * dim + a]!;
-for (let a = 0; a < dim - 1; a++) xtx[a * dim + a] += RIDGE * frames;
+for (let a = 0; a < dim - 1; a++) xtx[a * dim + a]! += RIDGE * frames;
 // Cholesky factor L of the normal matrix, then two triangular solves per output band.
 const l = new Float64Array(dim * dim);
 for (let a = 0; a < dim; a++) {

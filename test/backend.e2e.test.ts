@@ -196,7 +196,7 @@ describe('chat backend over HTTP (apps/reference-backend)', () => {
       const client = await connectConfigured(app, { backend: { provider: 'local' } });
       await turn(client, 'hello');
       // Simulate a backend restart that lost its registrations.
-      (restartable.get(ChatEngine) as unknown as { registrations: Map<string, unknown> }).registrations.clear();
+      (restartable.get<ChatEngine, unknown>(ChatEngine) as { registrations: Map<string, unknown> }).registrations.clear();
       assert.equal((await turn(client, 'thanks')).text, localReply('thanks'));
     } finally {
       await app.close();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { VoiceTestClient } from '@app/testing';
+import { type VoiceTestClient } from '@app/testing';
 import { connectConfigured, connectReady, startTestApp, type TestApp } from './utils/test-app.js';
 
 /** Every bad-input class gets an `error` with its own code, and the session still answers afterwards. */

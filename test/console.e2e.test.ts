@@ -13,6 +13,7 @@ import { validateServerEvent } from '@app/protocol';
 import { normalizeWords, readSharedRecording, SHARED_RECORDINGS, silence, synthesizeSpeech, wordErrorRate } from '@app/testing';
 import { openChromium, type BrowserSession } from './utils/browser.js';
 import { startTestApp, type TestApp } from './utils/test-app.js';
+import type * as ConsolePcm from '../src/console/web/pcm.js';
 
 /** What `window.__voiceConsole.state()` returns (src/console/web/main.ts). */
 interface ConsoleState {
@@ -224,7 +225,9 @@ describe('browser console at /test, in Chromium', () => {
     try {
       await session.page.goto(`${testApp.httpUrl}/test`);
       const result = await session.page.evaluate(async () => {
-        const { StreamResampler, rms, floatToMulaw, mulawToFloat } = (await import('/test/pcm.js' as string)) as typeof import('../src/console/web/pcm.js');
+        // A URL the page serves, not a module for tsc to resolve: hence the cast to string.
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion
+        const { StreamResampler, rms, floatToMulaw, mulawToFloat } = (await import('/test/pcm.js' as string)) as typeof ConsolePcm;
         const tone = (hz: number, rate: number, seconds: number) => Float32Array.from({ length: rate * seconds }, (_, i) => 0.5 * Math.sin((2 * Math.PI * hz * i) / rate));
         const blocks = (resampler: InstanceType<typeof StreamResampler>, input: Float32Array, size: number) => {
           const out: number[] = [];

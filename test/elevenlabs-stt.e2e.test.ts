@@ -158,9 +158,9 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
     assert.equal(one.text, PROMPT);
     assert.deepEqual(one.words?.map((w) => w.text), PROMPT.split(' '));
     const firstSecs = first.length / 32000;
-    for (const [i, word] of one.words!.entries()) {
+    for (const [i, word] of one.words.entries()) {
       assert.ok(word.start >= 0 && word.end >= word.start && word.end <= firstSecs + 0.01, JSON.stringify(word));
-      if (i > 0) assert.ok(word.start >= one.words![i - 1]!.end - 0.001, 'in order');
+      if (i > 0) assert.ok(word.start >= one.words[i - 1]!.end - 0.001, 'in order');
     }
     // After the drop the new socket's times restart at 0; the client's timeline does not.
     await streamAudio(client, Buffer.concat([prompt, silence(0.3)]), { ...PCM16K, speed: 4 });
@@ -170,7 +170,7 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
     assert.equal(stack.emulator.sttConnections, 2, 'the reconnect happened');
     // The emulator times words with the recogniser, so they must sit where the sound is in what the client sent.
     const span = speechSpan(prompt);
-    assert.ok(Math.abs(one.words![0]!.start - (0.3 + span.start)) <= 0.15, `first utterance starts at ${one.words![0]!.start}`);
+    assert.ok(Math.abs(one.words[0]!.start - (0.3 + span.start)) <= 0.15, `first utterance starts at ${one.words[0]!.start}`);
     assert.equal(two.words!.length, 8);
     assert.ok(Math.abs(two.words![0]!.start - (firstSecs + span.start)) <= 0.15, `second utterance starts at ${two.words![0]!.start}, sound at ${firstSecs + span.start}`);
     assert.ok(Math.abs(two.words!.at(-1)!.end - (firstSecs + span.end)) <= 0.2, `second utterance ends at ${two.words!.at(-1)!.end}`);

@@ -187,7 +187,7 @@ describe('voice input on the embedded engines', () => {
     }
     for (const at of [0.5, 1.2, 2.0]) for (let i = 0; i < 40; i++) noise.writeInt16LE(i % 2 ? 20000 : -20000, (Math.round(at * rate) + i) * 2);
     await streamAudio(client, noise, { bytesPerSecond: 32000, speed: 4 });
-    assert.ok(await client.quietFor(1500), `no events, got ${client.events.slice(-3).map((e) => e.type)}`);
+    assert.ok(await client.quietFor(1500), `no events, got ${client.events.slice(-3).map((e) => e.type).join(', ')}`);
   });
 
   it('transcribes the shared human recordings streamed in real time: partials, one commit each, WER within the measured bound', async () => {

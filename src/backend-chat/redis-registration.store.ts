@@ -104,6 +104,8 @@ export class RedisRegistrationStore implements RegistrationStore, OnModuleInit, 
       this.failed(error);
       // While reconnecting, commands fail with ClientOfflineError; the connection's own error says more.
       const label = redisErrorLabel(error);
+      // The cause is left off on purpose: Redis errors may name the host.
+      // eslint-disable-next-line preserve-caught-error
       throw new Error(`Redis unreachable (${label === 'ClientOfflineError' ? (this.lastFailure ?? 'not connected yet') : label})`);
     }
     if (this.outage) this.recovered('answering again');

@@ -103,7 +103,7 @@ describe('environment', () => {
 
   it('never prints secret values', () => {
     try {
-      validateEnvironment({ LLM_API_KEY: 42 as unknown as string });
+      validateEnvironment({ LLM_API_KEY: 42 });
       assert.fail('should throw');
     } catch (error) {
       assert.ok(error instanceof ConfigurationError);

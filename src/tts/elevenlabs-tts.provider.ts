@@ -61,7 +61,7 @@ export class ElevenLabsTtsProvider implements TtsProvider {
 
   resolveConfig(dto: TtsConfigDto | undefined, defaultOutputFormat: string): EffectiveTtsConfig {
     const outputFormat = dto?.output_format ?? defaultOutputFormat;
-    if (!(TTS_OUTPUT_FORMATS as readonly string[]).includes(outputFormat)) {
+    if (!(TTS_OUTPUT_FORMATS).includes(outputFormat)) {
       throw new VoiceError(
         'unsupported_output_format',
         `tts.output_format "${outputFormat}" is not supported by the ElevenLabs TTS; use one of ${TTS_OUTPUT_FORMATS.join(', ')}.`,

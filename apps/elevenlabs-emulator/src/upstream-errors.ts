@@ -43,7 +43,7 @@ const ERROR_TYPES: Record<string, string> = {
 function toItems(error: ValidationError, loc: Array<string | number>): FastApiErrorItem[] {
   const path = [...loc, /^\d+$/.test(error.property) ? Number(error.property) : error.property];
   if (error.value === undefined) return [{ type: 'missing', loc: path, msg: 'Field required' }];
-  const own = Object.entries(error.constraints ?? {}).map(([constraint, msg]) => ({ type: ERROR_TYPES[constraint] ?? 'value_error', loc: path, msg, input: error.value }));
+  const own = Object.entries(error.constraints ?? {}).map(([constraint, msg]) => ({ type: ERROR_TYPES[constraint] ?? 'value_error', loc: path, msg, input: error.value as unknown }));
   return [...own, ...(error.children ?? []).flatMap((child) => toItems(child, path))];
 }
 

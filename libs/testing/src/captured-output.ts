@@ -11,12 +11,13 @@ export class CapturedOutput {
   static start(): CapturedOutput {
     const capture = new CapturedOutput();
     for (const stream of [process.stdout, process.stderr]) {
+      // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be called with `stream` as `this`
       const original = stream.write;
       capture.originals.push([stream, original]);
       stream.write = ((chunk: unknown, ...rest: unknown[]) => {
         capture.parts.push(typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8'));
         return (original as (...args: unknown[]) => boolean).call(stream, chunk, ...rest);
-      }) as Write;
+      });
     }
     return capture;
   }

@@ -1,4 +1,4 @@
-import { createServer, type IncomingMessage, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 export interface RecordedCompletion {
@@ -11,29 +11,32 @@ export interface RecordedCompletion {
  * `echo(<last user message>)` and records each request.
  */
 export class FakeOpenAi {
-  readonly requests: RecordedCompletion[] = [];
   private constructor(
     private readonly server: Server,
     readonly baseUrl: string,
+    /** Every request received, in order. */
+    readonly requests: RecordedCompletion[],
   ) {}
 
   static async start(): Promise<FakeOpenAi> {
-    let instance: FakeOpenAi | undefined;
-    const server = createServer(async (req, res) => {
+    const requests: RecordedCompletion[] = [];
+    const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
       if (req.method !== 'POST' || req.url !== '/v1/chat/completions') {
         res.writeHead(404).end();
         return;
       }
       const body = JSON.parse(await readBody(req)) as RecordedCompletion['body'];
-      instance!.requests.push({ authorization: req.headers.authorization, body });
+      requests.push({ authorization: req.headers.authorization, body });
       const last = [...body.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ model: body.model, choices: [{ message: { role: 'assistant', content: `The model heard: ${last}` } }], usage: { total_tokens: 7 } }));
+    };
+    const server = createServer((req, res) => {
+      handle(req, res).catch(() => res.writeHead(500).end());
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const { port } = server.address() as AddressInfo;
-    instance = new FakeOpenAi(server, `http://127.0.0.1:${port}/v1`);
-    return instance;
+    return new FakeOpenAi(server, `http://127.0.0.1:${port}/v1`, requests);
   }
 
   async close(): Promise<void> {

@@ -62,8 +62,8 @@ export class RedisServer {
             resolve();
           }
         };
-        child.stdout!.on('data', onData);
-        child.stderr!.on('data', onData);
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
         child.once('error', (error) => {
           clearTimeout(timer);
           reject(new Error(`redis-server could not run (is the Debian package redis-server installed?): ${error.message}`));

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import alawmulaw from 'alawmulaw';
 import { decodeWav, resamplePcm16, samplesToBuffer } from '@app/audio';
-import { FliteSynthesizer } from '@app/engines';
+import { type FliteSynthesizer } from '@app/engines';
 import type { VoiceTestClient } from './voice-test-client.js';
 
 /**

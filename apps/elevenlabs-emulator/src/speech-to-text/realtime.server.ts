@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { Inject, Injectable, Logger, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
@@ -33,7 +33,7 @@ export class RealtimeSttServer implements OnApplicationBootstrap, OnApplicationS
   ) {}
 
   onApplicationBootstrap(): void {
-    this.adapterHost.httpAdapter.getHttpServer().on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
+    (this.adapterHost.httpAdapter.getHttpServer() as Server).on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) => {
       const url = new URL(request.url ?? '/', 'http://emulator');
       if (url.pathname !== REALTIME_PATH) {
         socket.end('HTTP/1.1 404 Not Found\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
@@ -178,7 +178,7 @@ class RealtimeSession {
       return this.fail('input_error', 'input_audio_chunk needs audio_base_64 (string) and commit (boolean).', 1003);
     }
     if (sampleRate !== undefined && sampleRate !== this.params!.sample_rate) {
-      return this.fail('input_error', `sample_rate ${String(sampleRate)} does not match audio_format ${this.params!.audio_format}.`, 1003);
+      return this.fail('input_error', `sample_rate ${JSON.stringify(sampleRate)} does not match audio_format ${this.params!.audio_format}.`, 1003);
     }
     if (previousText !== undefined && previousText !== null && (typeof previousText !== 'string' || this.chunks > 0)) {
       return this.fail('input_error', 'previous_text is only accepted on the first audio chunk.', 1003);

@@ -87,7 +87,7 @@ export class LocalSttPool {
     return {
       push: (bytes) => {
         // A copy of exactly these bytes (Buffer#slice would share, and transferring would detach, the caller's memory).
-        const copy = new Uint8Array(bytes).buffer as ArrayBuffer;
+        const copy = new Uint8Array(bytes).buffer;
         send({ type: 'audio', streamId, bytes: copy }, [copy]);
       },
       commit: () => send({ type: 'commit', streamId }),

@@ -130,7 +130,7 @@ function bind(libraryDir?: string): Bindings {
     fe_end_utt: f(sb, 'int fe_end_utt(fe_t *fe, _Out_ float *out_cepvector, _Out_ int32_t *out_nframes)'),
     fe_free_2d: f(sb, 'void fe_free_2d(void *arr)'),
     fe_free: f(sb, 'int fe_free(fe_t *fe)'),
-  } as Bindings;
+  };
   // Logging goes to a process-global FILE* in sphinxbase. `-logfn` would make every
   // ps_init fopen a new file and fclose the previous one while decoders in other
   // worker threads may be writing to it, so logging is switched off once instead.

@@ -42,7 +42,7 @@ export function contractClasses(): Map<string, { cls: ContractClass; schema: Jso
         // `type` beside `$ref` is ignored by draft-07 tools; the referenced schema says it.
         delete property['type'];
       } else if (typeof items?.['$ref'] !== 'string') continue;
-      const nested = typeStore.findTypeMetadata(cls, name)?.typeFunction() ?? (Reflect.getMetadata('design:type', cls.prototype, name) as ContractClass);
+      const nested = typeStore.findTypeMetadata(cls, name)?.typeFunction() ?? (Reflect.getMetadata('design:type', cls.prototype as object, name) as ContractClass);
       pending.push(nested);
     }
     found.set(cls.name, { cls, schema: { ...schema, additionalProperties: false } });

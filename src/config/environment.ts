@@ -186,36 +186,33 @@ function checkRedis(env: EnvironmentVariables): string[] {
   return problem ? [`REDIS_URL=(hidden): ${problem}`] : [];
 }
 
-/** The allowed origins, normalised (`scheme://host[:port]`, lower case, default ports dropped). */
-export function parseAllowedOrigins(value: string | undefined): string[] {
+/** Each entry of WS_ALLOWED_ORIGINS with its origin (`scheme://host[:port]`, lower case, default port dropped), or none if it is not one. */
+function originEntries(value: string | undefined): Array<{ entry: string; origin?: string }> {
   return (value ?? '')
     .split(',')
     .map((entry) => entry.trim())
     .filter(Boolean)
     .map((entry) => {
-      try {
-        return new URL(entry).origin;
-      } catch {
-        return entry;
-      }
-    });
-}
-
-function checkOrigins(env: EnvironmentVariables): string[] {
-  return (env.WS_ALLOWED_ORIGINS ?? '')
-    .split(',')
-    .map((entry) => entry.trim())
-    .filter(Boolean)
-    .flatMap((entry) => {
-      let url: URL | undefined;
+      let url: URL;
       try {
         url = new URL(entry);
       } catch {
-        url = undefined;
+        return { entry };
       }
-      const origin = url && (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
-      return origin ? [] : [`WS_ALLOWED_ORIGINS: "${entry.slice(0, 80)}" is not an origin; give scheme://host[:port] (e.g. https://app.example.com), comma-separated`];
+      const isOrigin = (url.protocol === 'http:' || url.protocol === 'https:') && url.pathname === '/' && !url.search && !url.hash && !url.username && !url.password;
+      return isOrigin ? { entry, origin: url.origin } : { entry };
     });
+}
+
+/** The allowed origins, normalised (validation has refused anything that is not an origin). */
+export function parseAllowedOrigins(value: string | undefined): string[] {
+  return originEntries(value).flatMap(({ origin }) => (origin ? [origin] : []));
+}
+
+function checkOrigins(env: EnvironmentVariables): string[] {
+  return originEntries(env.WS_ALLOWED_ORIGINS)
+    .filter(({ origin }) => !origin)
+    .map(({ entry }) => `WS_ALLOWED_ORIGINS: "${entry.slice(0, 80)}" is not an origin; give scheme://host[:port] (e.g. https://app.example.com), comma-separated`);
 }
 
 /** Why a Redis URL cannot be used, in words that never repeat any part of it. */

@@ -22,10 +22,10 @@ const CONNECT_TIMEOUT_MS = 2000;
 const SHUTDOWN_TIMEOUT_MS = 1000;
 
 /**
- * Registrations shared by every replica through Redis: `SET key id EX ttl`, `GET`, `DEL`, `PING`.
+ * Registrations shared by every replica through Redis: `SET key id EX ttl`, `GET`, `PING`.
  *
  * It is a cache, so Redis being down never fails a session: while it cannot be reached a `get` is a
- * miss and a `set` or `delete` is skipped (each replica then registers directly). Commands fail at
+ * miss and a `set` is skipped (each replica then registers directly). Commands fail at
  * once while disconnected (no offline queue), the client reconnects in the background with capped
  * backoff, and the log gets one warning per outage (naming only the error code, never the URL) and
  * one line when Redis is back. Boot does not wait for Redis.
@@ -45,7 +45,7 @@ export class RedisRegistrationStore implements RegistrationStore, OnModuleInit, 
     const maxDelay = options.maxReconnectDelayMs ?? DEFAULT_MAX_RECONNECT_DELAY_MS;
     this.client = createClient({
       url: options.url,
-      // GET/SET/DEL/PING need nothing from RESP3; RESP2 also works with Redis 5 and RESP2-only proxies.
+      // GET/SET/PING need nothing from RESP3; RESP2 also works with Redis 5 and RESP2-only proxies.
       RESP: 2,
       disableOfflineQueue: true,
       socket: { connectTimeout: CONNECT_TIMEOUT_MS, reconnectStrategy: (retries) => reconnectDelayMs(retries, maxDelay) },
@@ -87,12 +87,6 @@ export class RedisRegistrationStore implements RegistrationStore, OnModuleInit, 
   async set(key: string, registrationId: string): Promise<void> {
     await this.command(async () => {
       await this.client.set(redisKey(this.options.keyPrefix, key), registrationId, { expiration: { type: 'EX', value: this.options.ttlSeconds } });
-    }, undefined);
-  }
-
-  async delete(key: string): Promise<void> {
-    await this.command(async () => {
-      await this.client.del(redisKey(this.options.keyPrefix, key));
     }, undefined);
   }
 

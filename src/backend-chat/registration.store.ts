@@ -5,14 +5,13 @@ import { Injectable } from '@nestjs/common';
  * identity plus a fingerprint of its key: per replica (`memory`, the default) or shared by every
  * replica behind a load balancer (`redis`, REGISTRATION_STORE=redis).
  *
- * It is a cache: `get`, `set` and `delete` never reject. A store that cannot be reached answers
+ * It is a cache: `get` and `set` never reject. A store that cannot be reached answers
  * `get` with a miss and skips writes, so sessions still work (they register directly).
  */
 export interface RegistrationStore {
   readonly kind: 'memory' | 'redis';
   get(key: string): Promise<string | undefined>;
   set(key: string, registrationId: string): Promise<void>;
-  delete(key: string): Promise<void>;
   /** Resolves when the store can be reached, rejects otherwise (reported by /health/ready, never fatal). */
   ping(): Promise<void>;
 }
@@ -30,10 +29,6 @@ export class InMemoryRegistrationStore implements RegistrationStore {
 
   async set(key: string, registrationId: string): Promise<void> {
     this.entries.set(key, registrationId);
-  }
-
-  async delete(key: string): Promise<void> {
-    this.entries.delete(key);
   }
 
   async ping(): Promise<void> {}

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { localReply } from '@app/chat';
 import type { ServerEvent } from '@app/protocol';
-import { joinAudioChunks, readSharedRecording, SHARED_RECORDINGS, silence, speechSpan, streamAudio, synthesizeSpeech, wordErrorRate, type VoiceTestClient } from '@app/testing';
+import { joinAudioChunks, readSharedRecording, SHARED_RECORDINGS, silence, speechSpan, streamAudio, synthesizeSpeech, whiteNoise, wordErrorRate, type VoiceTestClient } from '@app/testing';
 import { useElevenLabsStack } from './utils/elevenlabs-stack.js';
 
 const CANARY_KEY = 'xi-canary-stt-7c2a';
@@ -132,6 +132,14 @@ describe('ElevenLabs realtime STT (and TTS) against the emulator', () => {
       assert.equal(text(turn.find((e) => e.type === 'assistant.started')), PROMPT);
     });
   }
+
+  it('loud noise that is not speech reconnects once at most, not every 6 s', async () => {
+    // White noise at -29 dBFS RMS counts as speech-like for the hang check, but the VAD hears no speech, so nothing comes back.
+    const client = await configured({ commit_strategy: 'vad' });
+    await streamAudio(client, whiteNoise(14, 2000), PCM16K);
+    assert.equal(stack.emulator.sttConnections, 2, 'one reconnect for the first 6 s without an answer, then none');
+    assert.ok(!client.events.some(isError), JSON.stringify(client.events.filter(isError)));
+  });
 
   it('reports stt_unavailable within 10 s when every socket freezes mid-utterance', async () => {
     Object.assign(stack.emulator.faults, { sttDropAfterChunks: 5, sttDropCount: Infinity, sttDropMode: 'freeze' });

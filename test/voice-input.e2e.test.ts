@@ -14,6 +14,7 @@ import {
   speechSpan,
   synthesizeSpeech,
   toMulaw,
+  whiteNoise,
   wordErrorRate,
   type VoiceTestClient,
 } from '@app/testing';
@@ -179,12 +180,7 @@ describe('voice input on the embedded engines', () => {
   it('commits no turn for noise and clicks', async () => {
     const client = await configured({ ...VAD, vad_silence_threshold_secs: 0.5 });
     const rate = 16000;
-    const noise = Buffer.alloc(rate * 2 * 3);
-    let seed = 7;
-    for (let i = 0; i < noise.length / 2; i++) {
-      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
-      noise.writeInt16LE(Math.round(((seed / 0x7fffffff) * 2 - 1) * 600), i * 2);
-    }
+    const noise = whiteNoise(3, 600);
     for (const at of [0.5, 1.2, 2.0]) for (let i = 0; i < 40; i++) noise.writeInt16LE(i % 2 ? 20000 : -20000, (Math.round(at * rate) + i) * 2);
     await streamAudio(client, noise, { bytesPerSecond: 32000, speed: 4 });
     assert.ok(await client.quietFor(1500), `no events, got ${client.events.slice(-3).map((e) => e.type).join(', ')}`);

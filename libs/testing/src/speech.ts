@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import alawmulaw from 'alawmulaw';
-import { decodeWav, resamplePcm16, samplesToBuffer } from '@app/audio';
-import { type FliteSynthesizer } from '@app/engines';
+import { decodeWav, pcm16Samples, resamplePcm16, rmsLevel, samplesToBuffer } from '@app/audio';
+import type { FliteSynthesizer } from '@app/engines';
 import type { VoiceTestClient } from './voice-test-client.js';
 
 /**
@@ -32,6 +32,16 @@ export async function synthesizeSpeech(synthesizer: FliteSynthesizer, text: stri
 
 export function silence(seconds: number, sampleRate = 16000): Buffer {
   return Buffer.alloc(Math.round(seconds * sampleRate) * 2);
+}
+
+/** Uniform white noise in PCM16LE, peaking at `amplitude`, the same for the same seed. */
+export function whiteNoise(seconds: number, amplitude: number, seed = 7, sampleRate = 16000): Buffer {
+  const noise = silence(seconds, sampleRate);
+  for (let i = 0; i < noise.length / 2; i++) {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    noise.writeInt16LE(Math.round(((seed / 0x7fffffff) * 2 - 1) * amplitude), i * 2);
+  }
+  return noise;
 }
 
 export async function resamplePcmBuffer(pcm: Buffer, fromRate: number, toRate: number): Promise<Buffer> {
@@ -100,14 +110,12 @@ export function normalizeWords(text: string): string {
 
 /** Where the sound is in 16 kHz PCM16: the first and last 10 ms frame above -40 dBFS, in seconds. */
 export function speechSpan(pcm: Buffer, sampleRate = 16000): { start: number; end: number } {
-  const samples = new Int16Array(pcm.buffer.slice(pcm.byteOffset, pcm.byteOffset + pcm.length - (pcm.length % 2)));
+  const samples = pcm16Samples(pcm.subarray(0, pcm.length - (pcm.length % 2)));
   const frame = sampleRate / 100;
   let first = -1;
   let last = -1;
   for (let i = 0; i + frame <= samples.length; i += frame) {
-    let sum = 0;
-    for (let j = i; j < i + frame; j++) sum += samples[j]! * samples[j]!;
-    if (Math.sqrt(sum / frame) / 32768 < 0.01) continue;
+    if (rmsLevel(samples.subarray(i, i + frame)) < 0.01) continue;
     if (first < 0) first = i;
     last = i + frame;
   }

@@ -163,9 +163,9 @@ export class ElevenLabsSttStream implements SttStream {
   private pingSentAt?: number;
   private pongsAnswered = false;
   private lastPongAt = 0;
-  /** When speech-like audio went up with nothing heard back since, and hang detections with no transcript in between. */
+  /** When speech-like audio went up with nothing heard back since; whether a hang was suspected since the last transcript. */
   private voicedAt?: number;
-  private hangStrikes = 0;
+  private hangSuspected = false;
   private deadline?: NodeJS.Timeout;
   /** Timeline: client audio bytes pushed in all; the client time where this socket's audio starts; keep-alive silence inserted on it. */
   private pushedBytes = 0;
@@ -177,8 +177,10 @@ export class ElevenLabsSttStream implements SttStream {
   private readonly timers = new Set<NodeJS.Timeout>();
   private readonly ticker: NodeJS.Timeout;
   private readonly url: string;
+  private readonly ulaw: boolean;
 
   constructor(private readonly options: ElevenLabsSttStreamOptions) {
+    this.ulaw = options.config.audio_format.startsWith('ulaw');
     this.url = `${options.baseUrl.replace(/^http/, 'ws')}${REALTIME_PATH}?${realtimeQuery(options.config).toString()}`;
     this.ticker = setInterval(() => this.tick(), 250);
     // Until the first socket is live, the session has no speech input: that is an outage too.
@@ -260,7 +262,7 @@ export class ElevenLabsSttStream implements SttStream {
       case 'session_started':
         return this.onStarted(typeof message['session_id'] === 'string' ? message['session_id'] : this.options.sessionId);
       case 'partial_transcript':
-        this.hangStrikes = 0;
+        this.hangSuspected = false;
         if (!text) return;
         if (!this.inSegment) {
           this.inSegment = true;
@@ -268,7 +270,7 @@ export class ElevenLabsSttStream implements SttStream {
         }
         return this.options.listener.partial(text);
       case 'committed_transcript':
-        this.hangStrikes = 0;
+        this.hangSuspected = false;
         return this.onCommitted(text);
       case 'committed_transcript_with_timestamps':
         return this.onTimestamps(message['words']);
@@ -333,22 +335,23 @@ export class ElevenLabsSttStream implements SttStream {
   }
 
   private onTimestamps(words: unknown): void {
-    const held = this.held;
-    if (!held) return;
-    this.held = undefined;
-    clearTimeout(held.timer);
-    this.timers.delete(held.timer);
-    this.options.listener.committed(held.text, held.trigger, mapWordTimes(words, this.socketBaseSecs, this.insertions));
+    const held = this.takeHeld();
+    if (held) this.options.listener.committed(held.text, held.trigger, mapWordTimes(words, this.socketBaseSecs, this.insertions));
   }
 
   /** A held transcript whose timings did not come goes out without them: words are never worth losing the turn. */
   private release(): void {
+    const held = this.takeHeld();
+    if (held) this.options.listener.committed(held.text, held.trigger);
+  }
+
+  private takeHeld(): { text: string; trigger: 'vad' | 'manual' } | undefined {
     const held = this.held;
-    if (!held) return;
+    if (!held) return undefined;
     this.held = undefined;
     clearTimeout(held.timer);
     this.timers.delete(held.timer);
-    this.options.listener.committed(held.text, held.trigger);
+    return held;
   }
 
   private sendAudio(audio: Buffer, previousText?: string): void {
@@ -376,7 +379,7 @@ export class ElevenLabsSttStream implements SttStream {
   /** Whether a chunk is loud enough to be speech (PCM16LE, or mu-law bytes). */
   private voiced(audio: Buffer): boolean {
     if (audio.length < 2) return false;
-    const samples = this.options.config.audio_format.startsWith('ulaw') ? alawmulaw.mulaw.decode(new Uint8Array(audio)) : pcm16Samples(audio);
+    const samples = this.ulaw ? alawmulaw.mulaw.decode(new Uint8Array(audio)) : pcm16Samples(audio);
     return rmsLevel(samples) >= VOICED_RMS;
   }
 
@@ -392,7 +395,7 @@ export class ElevenLabsSttStream implements SttStream {
       const bytes = Math.round((this.options.bytesPerSecond * KEEPALIVE_SILENCE_MS) / 1000) & ~1;
       this.insertions.push({ at: this.socketSentBytes / this.options.bytesPerSecond, secs: bytes / this.options.bytesPerSecond });
       // Silence: zero PCM samples, or 0xFF in mu-law.
-      this.sendAudio(Buffer.alloc(bytes, this.options.config.audio_format.startsWith('ulaw') ? 0xff : 0));
+      this.sendAudio(Buffer.alloc(bytes, this.ulaw ? 0xff : 0));
     }
     if (this.commitSentAt !== undefined && now - Math.max(this.commitSentAt, this.lastHeardAt) >= COMMIT_TIMEOUT_MS) {
       return this.lost(ws, 'no answer to a commit', Math.max(this.commitSentAt, this.lastHeardAt));
@@ -407,9 +410,9 @@ export class ElevenLabsSttStream implements SttStream {
       this.pingSentAt = now;
       ws.ping();
     }
-    if (this.voicedAt !== undefined && now - this.voicedAt >= SPEECH_WITHOUT_ANSWER_MS && this.hangStrikes === 0) {
+    if (this.voicedAt !== undefined && now - this.voicedAt >= SPEECH_WITHOUT_ANSWER_MS && !this.hangSuspected) {
       // Once only until a transcript comes: a second time in a row is more likely loud non-speech than a hang.
-      this.hangStrikes++;
+      this.hangSuspected = true;
       this.voicedAt = undefined;
       return this.lost(ws, `nothing heard back ${SPEECH_WITHOUT_ANSWER_MS / 1000} s after speech`);
     }

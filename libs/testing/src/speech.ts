@@ -5,12 +5,12 @@ import type { FliteSynthesizer } from '@app/engines';
 import type { VoiceTestClient } from './voice-test-client.js';
 
 /**
- * The shared human speech recordings (16 kHz mono) with their reference transcripts: `shared/speech`
- * beside the repository (as on developer machines and CI), or VOICE_LAYER_SPEECH_DIR.
+ * The human speech recordings (16 kHz mono) with their reference transcripts: `test/fixtures/speech`
+ * in the repository (sources and licences in its README), or VOICE_LAYER_SPEECH_DIR.
  */
 export const SHARED_SPEECH_DIR = process.env['VOICE_LAYER_SPEECH_DIR']
   ? new URL(`file://${process.env['VOICE_LAYER_SPEECH_DIR'].replace(/\/?$/, '/')}`)
-  : new URL('../../../../../shared/speech/', import.meta.url);
+  : new URL('../../../../test/fixtures/speech/', import.meta.url);
 export const SHARED_RECORDINGS: Record<string, string> = {
   'jfk.wav': 'and so my fellow americans ask not what your country can do for you ask what you can do for your country',
   'librivox-austen-0870.wav': 'and mister john dashwood had then leisure to consider how much there might be prudently in his power to do for them',

@@ -218,11 +218,11 @@ export class VoiceSession {
   private async runTurn(ready: ReadySession, turn: Turn): Promise<void> {
     const { signal } = turn.controller;
     const started = performance.now();
-    this.emit({ type: 'assistant.started', text: turn.text });
+    this.emit({ type: 'assistant.started', text: turn.text, turn_id: turn.id });
     const reply = await this.deps.chat.chat(ready.registration, ready.sessionId, turn.text, signal);
     signal.throwIfAborted();
     const backendMs = performance.now() - started;
-    this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata });
+    this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata, turn_id: turn.id });
     if (!/[\p{L}\p{N}]/u.test(reply.text)) return;
     await this.speak(ready, turn, reply.text);
     this.deps.logger.debug(`session ${ready.sessionId} turn ${turn.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);

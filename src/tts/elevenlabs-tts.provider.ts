@@ -4,7 +4,7 @@ import { ElevenLabsClient, ElevenLabsError, type ElevenLabs } from '@elevenlabs/
 import { isFliteVoice } from '@app/engines';
 import { parseAudioFormat, TTS_OUTPUT_FORMATS, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import type { EffectiveTtsConfig, TtsAudio, TtsProvider, TtsProviderInfo, VoiceSettings } from './tts-provider.js';
+import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMarkListener, type TtsAudio, type TtsProvider, type TtsProviderInfo, type VoiceSettings } from './tts-provider.js';
 
 const MODEL_ID = 'eleven_flash_v2_5';
 /** Retries after the first attempt, for 429s, 5xx, timeouts and lost connections before any audio. */
@@ -74,9 +74,19 @@ export class ElevenLabsTtsProvider implements TtsProvider {
     return { provider: this.id, voice_id: voiceId, model_id: modelId, output_format: outputFormat, voice_settings: { ...dto?.voice_settings } };
   }
 
-  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal): TtsAudio {
+  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio {
     const format = parseAudioFormat(config.output_format) as AudioFormat;
-    return { format, streaming: format.codec !== 'mp3', chunks: this.stream(text, config, signal) };
+    return { format, streaming: format.codec !== 'mp3', chunks: this.marked(this.stream(text, config, signal), text, format, onMark) };
+  }
+
+  /** One mark for the whole request's text, spanning its audio (known once the audio is complete). */
+  private async *marked(audio: AsyncIterable<Buffer>, text: string, format: AudioFormat, onMark?: TextMarkListener, startMs = 0): AsyncGenerator<Buffer> {
+    let bytes = 0;
+    for await (const piece of audio) {
+      bytes += piece.length;
+      yield piece;
+    }
+    if (bytes > 0) onMark?.({ text, startMs, endMs: startMs + (bytes * 1000) / audioBytesPerSecond(format) });
   }
 
   private async *stream(text: string, config: EffectiveTtsConfig, signal: AbortSignal): AsyncGenerator<Buffer> {

@@ -16,6 +16,7 @@ import type { SttService } from '../../stt/stt.service.js';
 import type { EffectiveTtsConfig } from '../../tts/tts-provider.js';
 import type { TtsService } from '../../tts/tts.service.js';
 import type { SocketWriter } from './socket-writer.js';
+import { Turn, type TurnPhaseListener } from './turn.js';
 
 export interface VoiceSessionDeps {
   writer: SocketWriter;
@@ -24,15 +25,11 @@ export interface VoiceSessionDeps {
   stt: SttService;
   logger: Logger;
   maxQueuedTurns: number;
+  /** Told of every turn's phase changes (metrics, barge-in). */
+  onTurnPhase?: TurnPhaseListener;
 }
 
 type SessionState = 'awaiting_configure' | 'ready' | 'closed';
-
-interface Turn {
-  id: number;
-  text: string;
-  controller: AbortController;
-}
 
 interface ReadySession {
   sessionId: string;
@@ -44,8 +41,8 @@ interface ReadySession {
 /**
  * One WebSocket connection's conversation. Inbound messages run through a serial queue, so they
  * take effect in arrival order even when one (configure) waits on the network. Assistant turns run
- * one at a time on their own queue, each with an AbortController that reaches the chat backend and
- * TTS; closing the session aborts them all. Every failure becomes an `error` event and the session
+ * one at a time on their own queue (see Turn: its own AbortController reaches the chat backend, TTS
+ * and sending, and its phase is observable); closing the session cancels them all. Every failure becomes an `error` event and the session
  * carries on.
  */
 export class VoiceSession {
@@ -54,7 +51,7 @@ export class VoiceSession {
   private stt?: SttStream;
   private readonly inbound = new SerialQueue((error) => this.reportError(error));
   private readonly pendingTurns: Turn[] = [];
-  private activeTurn?: Turn;
+  private runningTurn?: Turn;
   private turnCount = 0;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly lifetime = new AbortController();
@@ -63,6 +60,16 @@ export class VoiceSession {
 
   get sessionId(): string | undefined {
     return this.ready?.sessionId;
+  }
+
+  /** The turn being run, if any. */
+  get activeTurn(): Turn | undefined {
+    return this.runningTurn;
+  }
+
+  /** Turns waiting behind the active one, oldest first. */
+  get queuedTurns(): readonly Turn[] {
+    return this.pendingTurns;
   }
 
   start(): void {
@@ -107,7 +114,7 @@ export class VoiceSession {
    */
   async whenIdle(signal: AbortSignal): Promise<void> {
     await this.inbound.idle();
-    if ((!this.activeTurn && this.pendingTurns.length === 0) || signal.aborted) return;
+    if ((!this.runningTurn && this.pendingTurns.length === 0) || signal.aborted) return;
     await new Promise<void>((resolve) => {
       this.idleWaiters.push(resolve);
       signal.addEventListener('abort', () => resolve(), { once: true });
@@ -119,7 +126,7 @@ export class VoiceSession {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.state = 'closed';
     this.lifetime.abort(new VoiceError('internal_error', 'session closed'));
-    for (const turn of [...this.pendingTurns.splice(0), ...(this.activeTurn ? [this.activeTurn] : [])]) turn.controller.abort();
+    for (const turn of [...this.pendingTurns.splice(0), ...(this.runningTurn ? [this.runningTurn] : [])]) turn.cancel('session_closed');
     this.stt?.close();
   }
 
@@ -151,13 +158,18 @@ export class VoiceSession {
         if (this.state !== 'ready' || !this.ready) return;
         // VAD commits of noise carry no words: no event, no turn. A client's commit is always answered.
         if (!text && trigger === 'vad') return;
-        this.emit({ type: 'transcript.committed', text, ...(words ? { words } : {}) });
-        if (!text) return;
-        try {
-          this.enqueueTurn(this.ready, text);
-        } catch (error) {
-          this.reportError(error);
+        let turn: Turn | undefined;
+        let refused: unknown;
+        if (text) {
+          try {
+            turn = this.createTurn(text);
+          } catch (error) {
+            refused = error;
+          }
         }
+        this.emit({ type: 'transcript.committed', text, ...(words ? { words } : {}), ...(turn ? { turn_id: turn.id } : {}) });
+        if (turn) this.startTurn(this.ready, turn);
+        if (refused) this.reportError(refused);
       },
       failed: (error) => {
         this.stt?.close();
@@ -194,65 +206,45 @@ export class VoiceSession {
   }
 
   private enqueueTurn(ready: ReadySession, text: string): void {
+    this.startTurn(ready, this.createTurn(text));
+  }
+
+  /** A new turn with the next id; throws turn_queue_full (using no id) when the queue is full. */
+  private createTurn(text: string): Turn {
     if (this.pendingTurns.length >= this.deps.maxQueuedTurns) {
       throw new VoiceError('turn_queue_full', `${this.pendingTurns.length} turns are already waiting; this one was dropped: "${text.slice(0, 80)}"`);
     }
-    this.pendingTurns.push({ id: ++this.turnCount, text, controller: new AbortController() });
-    if (!this.activeTurn) void this.runPendingTurns(ready);
+    const turn = new Turn(++this.turnCount, text);
+    const { onTurnPhase } = this.deps;
+    if (onTurnPhase) turn.onPhase(onTurnPhase);
+    return turn;
+  }
+
+  private startTurn(ready: ReadySession, turn: Turn): void {
+    this.pendingTurns.push(turn);
+    if (!this.runningTurn) void this.runPendingTurns(ready);
   }
 
   private async runPendingTurns(ready: ReadySession): Promise<void> {
     for (let turn = this.pendingTurns.shift(); turn && this.state === 'ready'; turn = this.pendingTurns.shift()) {
-      this.activeTurn = turn;
+      this.runningTurn = turn;
       try {
-        await this.runTurn(ready, turn);
+        await turn.run({
+          sessionId: ready.sessionId,
+          registration: ready.registration,
+          ttsConfig: ready.tts,
+          chat: this.deps.chat,
+          tts: this.deps.tts,
+          writer: this.deps.writer,
+          logger: this.deps.logger,
+        });
       } catch (error) {
-        if (!turn.controller.signal.aborted) this.reportError(error);
+        this.reportError(error);
       } finally {
-        this.activeTurn = undefined;
+        this.runningTurn = undefined;
       }
     }
     for (const resolve of this.idleWaiters.splice(0)) resolve();
-  }
-
-  private async runTurn(ready: ReadySession, turn: Turn): Promise<void> {
-    const { signal } = turn.controller;
-    const started = performance.now();
-    this.emit({ type: 'assistant.started', text: turn.text, turn_id: turn.id });
-    const reply = await this.deps.chat.chat(ready.registration, ready.sessionId, turn.text, signal);
-    signal.throwIfAborted();
-    const backendMs = performance.now() - started;
-    this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata, turn_id: turn.id });
-    if (!/[\p{L}\p{N}]/u.test(reply.text)) return;
-    await this.speak(ready, turn, reply.text);
-    this.deps.logger.debug(`session ${ready.sessionId} turn ${turn.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
-  }
-
-  private async speak(ready: ReadySession, turn: Turn, text: string): Promise<void> {
-    const { signal } = turn.controller;
-    const audio = this.deps.tts.synthesize(text, ready.tts, signal);
-    const format = { content_type: audio.format.contentType, output_format: audio.format.name };
-    if (!audio.streaming) {
-      const pieces: Buffer[] = [];
-      try {
-        for await (const piece of audio.chunks) pieces.push(piece);
-      } catch (error) {
-        throw asTtsFailure(error, signal);
-      }
-      this.emit({ type: 'assistant.audio', audio: Buffer.concat(pieces).toString('base64'), ...format });
-      return;
-    }
-    this.emit({ type: 'assistant.audio.start', turn_id: turn.id, ...format });
-    let count = 0;
-    try {
-      for await (const chunk of audio.chunks) {
-        await this.deps.writer.sendPaced({ type: 'assistant.audio.chunk', turn_id: turn.id, audio: chunk.toString('base64'), ...format, chunk_index: ++count });
-      }
-    } catch (error) {
-      throw asTtsFailure(error, signal);
-    } finally {
-      if (this.state !== 'closed') this.emit({ type: 'assistant.audio.end', turn_id: turn.id, ...format, chunk_count: count });
-    }
   }
 
   private emit(event: ServerEvent): void {
@@ -269,10 +261,4 @@ export class VoiceSession {
     this.deps.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     this.emit({ type: 'error', code: 'internal_error', message: 'Unexpected server error; the session is still usable.' });
   }
-}
-
-function asTtsFailure(error: unknown, signal: AbortSignal): unknown {
-  if (signal.aborted) return error;
-  if (isVoiceError(error) && error.code !== 'internal_error') return error;
-  return new VoiceError('tts_failed', 'Speech synthesis failed for this reply; its text was delivered in assistant.message.', { cause: error });
 }

@@ -25,6 +25,8 @@ export interface VoiceSessionDeps {
   stt: SttService;
   logger: Logger;
   maxQueuedTurns: number;
+  /** MAX_REPLY_CHARS: longest reply text taken from a streaming backend. */
+  maxReplyChars: number;
   /** Told of every turn's phase changes (metrics, barge-in). */
   onTurnPhase?: TurnPhaseListener;
 }
@@ -237,6 +239,7 @@ export class VoiceSession {
           tts: this.deps.tts,
           writer: this.deps.writer,
           logger: this.deps.logger,
+          maxReplyChars: this.deps.maxReplyChars,
         });
       } catch (error) {
         this.reportError(error);

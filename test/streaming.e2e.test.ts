@@ -2,8 +2,10 @@ import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
+import { localReply } from '@app/chat';
 import { FliteSynthesizer } from '@app/engines';
 import type { ServerEvent } from '@app/protocol';
+import { FakeOpenAi } from '@app/testing';
 import { CHAT_ACCEPT } from '../src/backend-chat/http-chat-backend.client.js';
 import { connectConfigured, startTestApp, type TestApp } from './utils/test-app.js';
 
@@ -260,6 +262,45 @@ describe('streaming and the seed JSON path', () => {
       assert.deepEqual(backend.chats.slice(before).map((c) => c.registrationId), ['reg_1', 'reg_2']);
     } finally {
       await renewing.close();
+    }
+  });
+});
+
+describe('the embedded backend streams', () => {
+  it('the local responder streams word by word at LOCAL_RESPONDER_STREAM_MS_PER_WORD (text-turn tests show the default whole reply)', async () => {
+    const paced = await startTestApp({ LOCAL_RESPONDER_STREAM_MS_PER_WORD: '60' });
+    try {
+      const client = await connectConfigured(paced);
+      client.send({ type: 'text.prompt', text: 'hello' });
+      const events = await client.until(isEnd, { timeoutMs: 20_000 });
+      const types = events.map((e) => e.type);
+      const deltas = events.filter((e) => e.type === 'assistant.message.delta') as Array<{ text: string }>;
+      assert.equal(deltas.map((d) => d.text).join(''), localReply('hello'));
+      assert.equal(deltas.length, localReply('hello').split(' ').length);
+      assert.ok(types.indexOf('assistant.audio.start') < types.indexOf('assistant.message'), types.join(','));
+    } finally {
+      await paced.close();
+    }
+  });
+
+  it('the OpenAI-compatible relay with stream: true passes the deltas through', async () => {
+    const openai = await FakeOpenAi.start();
+    const relay = await startTestApp({ LLM_API_KEY: 'sk-test', LLM_PROVIDER: 'openai', LLM_MODEL: 'gpt-stream', LLM_BASE_URL: openai.baseUrl });
+    try {
+      const client = await connectConfigured(relay);
+      client.send({ type: 'text.prompt', text: 'count to three' });
+      const events = await client.until(isEnd, { timeoutMs: 20_000 });
+      assert.equal(openai.requests.at(-1)?.body.stream, true);
+      const deltas = events.filter((e) => e.type === 'assistant.message.delta') as Array<{ text: string }>;
+      const message = events.find((e) => e.type === 'assistant.message') as { text: string; metadata: Record<string, unknown> };
+      assert.ok(deltas.length >= 5, `${deltas.length} deltas`);
+      assert.equal(deltas.map((d) => d.text).join(''), 'The model heard: count to three');
+      assert.equal(message.text, 'The model heard: count to three');
+      assert.equal(message.metadata['model'], 'gpt-stream');
+      assert.equal(events.at(-1)?.type, 'assistant.audio.end');
+    } finally {
+      await relay.close();
+      await openai.close();
     }
   });
 });

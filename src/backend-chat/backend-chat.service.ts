@@ -4,6 +4,7 @@ import { VoiceError, type BackendConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CHAT_BACKEND_CLIENT, type ChatBackendClient } from './chat-backend.client.js';
 import { REGISTRATION_STORE, type RegistrationStore } from './registration.store.js';
+import { assertClientUrl, UrlRefused, type UrlPolicy } from './ssrf-guard.js';
 
 export type RegistrationSource = 'client_registration_id' | 'session_backend_fields' | 'default_registration_id' | 'llm_api_key' | 'embedded_default';
 
@@ -44,16 +45,44 @@ export class BackendChatService {
     return undefined;
   }
 
-  /** Throws `frontend_backend_auth_forbidden` when the client sends credentials or URLs it may not. */
+  /**
+   * Throws `frontend_backend_auth_forbidden` when the client sends credentials or URLs it may not, and
+   * `backend_override_forbidden` for a prompt or model it may not choose (ALLOW_FRONTEND_BACKEND_PROMPT),
+   * so the server's LLM key never runs a client-chosen prompt unless the operator allows it.
+   */
   assertClientBackendAllowed(backend: BackendConfigDto | undefined): void {
-    if (!backend || this.config.backend.allowFrontendAuth) return;
+    if (!backend) return;
+    const { allowFrontendAuth } = this.config.backend;
     const forbidden = (['api_key', 'base_url'] as const).filter((field) => backend[field] !== undefined);
-    if (forbidden.length > 0) {
+    if (forbidden.length > 0 && !allowFrontendAuth) {
       throw new VoiceError(
         'frontend_backend_auth_forbidden',
         `backend.${forbidden.join(' and backend.')} may not be sent by clients on this server (ALLOW_FRONTEND_BACKEND_AUTH is false); use backend.registration_id or the server defaults.`,
       );
     }
+    const overrides = (['system_prompt', 'model'] as const).filter((field) => backend[field] !== undefined);
+    if (overrides.length > 0 && !this.config.clientBackend.allowPrompt) {
+      throw new VoiceError(
+        'backend_override_forbidden',
+        `backend.${overrides.join(' and backend.')} may not be chosen by clients on this server (ALLOW_FRONTEND_BACKEND_PROMPT is false); leave it out to use the server's settings.`,
+      );
+    }
+  }
+
+  /** SSRF guard for a client `backend.base_url` (the operator's LLM_BASE_URL is trusted); throws `backend_url_refused`. */
+  async assertClientBaseUrlAllowed(backend: BackendConfigDto | undefined): Promise<void> {
+    const value = backend?.base_url;
+    if (value === undefined || value === this.config.llm.baseUrl) return;
+    try {
+      await assertClientUrl(value, this.urlPolicy);
+    } catch (error) {
+      if (!(error instanceof UrlRefused)) throw error;
+      throw new VoiceError('backend_url_refused', `backend.base_url is refused: ${error.reason}. Use a public http(s) URL${this.config.clientBackend.baseUrlAllowList.length > 0 ? ' on a host in CLIENT_BASE_URL_ALLOWLIST' : ''}.`);
+    }
+  }
+
+  get urlPolicy(): UrlPolicy {
+    return { allowHosts: this.config.clientBackend.baseUrlAllowList, allowCidrs: this.config.clientBackend.allowCidrs };
   }
 
   async resolveRegistration(backend: BackendConfigDto | undefined, signal?: AbortSignal): Promise<SessionRegistration> {
@@ -80,7 +109,7 @@ export class BackendChatService {
    * fresh one.
    */
   async chat(registration: SessionRegistration, sessionId: string, message: string, signal?: AbortSignal): Promise<ChatReply> {
-    const send = (registrationId: string) => this.client.chat({ registration_id: registrationId, session_id: sessionId, message }, signal);
+    const send = async (registrationId: string) => this.limitReply(await this.client.chat({ registration_id: registrationId, session_id: sessionId, message }, signal));
     const { cacheKey, request } = registration;
     const renewable = (error: unknown) => error instanceof VoiceError && error.code === 'unknown_registration' && cacheKey !== undefined && request !== undefined;
     try {
@@ -101,6 +130,15 @@ export class BackendChatService {
     const renewed = await this.registerCached(request!, registration.source, signal, registration.registrationId);
     registration.registrationId = renewed.registrationId;
     return send(renewed.registrationId);
+  }
+
+  /** Replies longer than MAX_REPLY_CHARS are refused rather than spoken for minutes. */
+  private limitReply(reply: ChatReply): ChatReply {
+    const max = this.config.limits.maxReplyChars;
+    if (reply.text.length > max) {
+      throw new VoiceError('backend_bad_response', `The chat backend's reply has ${reply.text.length} characters, more than MAX_REPLY_CHARS=${max}; it was not delivered.`);
+    }
+    return reply;
   }
 
   /** Resolves when the chat backend is reachable. (The registration store is a cache: /health/ready reports it on its own.) */

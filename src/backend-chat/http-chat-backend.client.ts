@@ -44,6 +44,8 @@ export class HttpChatBackendClient implements ChatBackendClient {
       timeout: this.config.backend.timeoutMs,
       signal,
       maxRedirects: 0,
+      // A backend answer is a reply text (MAX_REPLY_CHARS) plus metadata; anything far larger is refused unread.
+      maxContentLength: 4 * 1024 * 1024 + this.config.limits.maxReplyChars * 4,
       headers: this.config.backend.apiKey ? { authorization: `Bearer ${this.config.backend.apiKey}` } : {},
     };
   }

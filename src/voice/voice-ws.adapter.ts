@@ -48,7 +48,10 @@ export function parseVoiceFrame(data: WsData): { event: string; data: unknown } 
 export function describeSyntaxError(error: unknown, text: string): string {
   const message = error instanceof Error ? error.message : '';
   const position = /at position (\d+)/.exec(message);
-  if (!position) return /Unexpected end/i.test(message) || text.trim() === '' ? 'the frame ended early (unfinished JSON)' : 'the frame is not JSON';
+  if (!position) {
+    if (/Unexpected end/i.test(message) || text.trim() === '') return 'the frame ended early (unfinished JSON)';
+    return `the frame is not JSON (it starts with ${JSON.stringify(text.trimStart().slice(0, 12))})`;
+  }
   const offset = Number(position[1]);
   const before = text.slice(0, offset);
   const line = before.split('\n').length;

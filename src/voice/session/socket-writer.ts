@@ -123,9 +123,9 @@ export class SocketWriter implements EventSink {
     clearTimeout(this.stallTimer);
     this.release();
     this.options.onStalled?.();
+    // The close frame queues behind the unread data: a client that reads again gets the code and the
+    // reason; one that never does is cut off by ws's 30 s closing timeout.
     this.socket.close(CLOSE_SLOW_CONSUMER, reason.slice(0, 123));
-    // The close frame queues behind the unread data; a peer that never reads is cut off.
-    setTimeout(() => this.socket.terminate(), 2000).unref();
   }
 
   private readonly onWritten = (): void => {

@@ -24,6 +24,14 @@ export interface SessionBinding {
   sessionId?: string;
 }
 
+/**
+ * Audio a session may send ahead of real time (a file-upload burst), and the sustained speed beyond
+ * which chunks are dropped with `rate_limited`: recognition runs near real time, so a client that
+ * floods audio would otherwise grow the recogniser's backlog without limit.
+ */
+export const AUDIO_BURST_SECONDS = 60;
+export const AUDIO_MAX_SPEED = 8;
+
 /** Largest total size of frames held behind a pending message before reading pauses. */
 export const MAX_PENDING_INBOUND_BYTES = 2 * 1024 * 1024;
 
@@ -84,6 +92,12 @@ export class VoiceSession {
   private pendingInbound = 0;
   private pendingInboundBytes = 0;
   private inputPaused = false;
+  /** Why reading the transport is paused (queue full, audio ahead of real time); it resumes when none is left. */
+  private readonly pauses = new Set<'queue' | 'audio'>();
+  private audioResume?: NodeJS.Timeout;
+  /** session.configure messages queued or running (the only inbound work that waits on the network). */
+  private configuring = 0;
+  private audioBudget?: { seconds: number; at: number };
 
   constructor(private readonly deps: VoiceSessionDeps) {}
 
@@ -96,7 +110,14 @@ export class VoiceSession {
   }
 
   configure(message: SessionConfigureMessage): void {
-    this.accept(() => this.applyConfigure(message));
+    this.configuring++;
+    this.accept(async () => {
+      try {
+        await this.applyConfigure(message);
+      } finally {
+        this.configuring--;
+      }
+    });
   }
 
   prompt(message: TextPromptMessage): void {
@@ -131,11 +152,14 @@ export class VoiceSession {
    * Queues an inbound frame's work in arrival order. While a message is pending (configure waits on
    * the network), frames pile up here: past `maxPendingInbound` frames or MAX_PENDING_INBOUND_BYTES
    * the transport stops reading (TCP backpressure reaches the client); frames the transport had
-   * already read past 4x the limit are dropped with one `input_overflow` error.
+   * already read past 4x the limit while a configure is in flight are dropped with one
+   * `input_overflow` error (the transport's own frame and read limits bound the rest).
    */
   private accept(task: () => void | Promise<void>, bytes = 0): void {
     const limit = this.deps.maxPendingInbound ?? Number.POSITIVE_INFINITY;
-    if (this.pendingInbound >= 4 * limit || this.pendingInboundBytes + bytes > 4 * MAX_PENDING_INBOUND_BYTES) {
+    // Without a configure in flight the queue drains within the same tick, so a burst is never dropped.
+    const overflowing = this.pendingInbound >= 4 * limit || this.pendingInboundBytes + bytes > 4 * MAX_PENDING_INBOUND_BYTES;
+    if (overflowing && this.configuring > 0) {
       this.reportError(
         new VoiceError('input_overflow', `More than ${limit} messages arrived while session.configure was pending; later ones were dropped. Wait for session.configured before streaming.`),
       );
@@ -145,7 +169,7 @@ export class VoiceSession {
     this.pendingInboundBytes += bytes;
     if (!this.inputPaused && (this.pendingInbound >= limit || this.pendingInboundBytes >= MAX_PENDING_INBOUND_BYTES)) {
       this.inputPaused = true;
-      this.deps.flow?.pause();
+      this.pauseInput('queue');
     }
     this.inbound.run(async () => {
       try {
@@ -155,7 +179,7 @@ export class VoiceSession {
         this.pendingInboundBytes -= bytes;
         if (this.inputPaused && this.pendingInbound <= limit / 2 && this.pendingInboundBytes <= MAX_PENDING_INBOUND_BYTES / 2) {
           this.inputPaused = false;
-          this.deps.flow?.resume();
+          this.resumeInput('queue');
         }
       }
     });
@@ -178,9 +202,20 @@ export class VoiceSession {
     if (this.state === 'closed') return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.state = 'closed';
+    clearTimeout(this.audioResume);
     this.lifetime.abort(new VoiceError('internal_error', 'session closed'));
     for (const turn of [...this.pendingTurns.splice(0), ...(this.activeTurn ? [this.activeTurn] : [])]) turn.controller.abort();
     this.stt?.close();
+  }
+
+  private pauseInput(reason: 'queue' | 'audio'): void {
+    if (this.pauses.size === 0) this.deps.flow?.pause();
+    this.pauses.add(reason);
+  }
+
+  private resumeInput(reason: 'queue' | 'audio'): void {
+    if (!this.pauses.delete(reason) || this.pauses.size > 0 || this.state === 'closed') return;
+    this.deps.flow?.resume();
   }
 
   private async applyConfigure(message: SessionConfigureMessage): Promise<void> {
@@ -262,7 +297,31 @@ export class VoiceSession {
       throw new VoiceError('invalid_audio', `PCM16 audio needs an even number of bytes; got ${audio.length}. Chunk dropped.`);
     }
     if (audio.length === 0) return;
+    this.spendAudioBudget(audio.length / bytesPerSecond(config.audio_format, config.sample_rate));
     stream.push(audio, previousText);
+  }
+
+  /** Token bucket in seconds of audio: AUDIO_BURST_SECONDS deep, refilled at AUDIO_MAX_SPEED x real time. */
+  private spendAudioBudget(seconds: number): void {
+    const now = performance.now();
+    const budget = this.audioBudget ?? { seconds: AUDIO_BURST_SECONDS, at: now };
+    budget.seconds = Math.min(AUDIO_BURST_SECONDS, budget.seconds + ((now - budget.at) / 1000) * AUDIO_MAX_SPEED);
+    budget.at = now;
+    this.audioBudget = budget;
+    if (budget.seconds < seconds) {
+      throw new VoiceError('rate_limited', `Audio is arriving more than ${AUDIO_MAX_SPEED}x faster than real time (after a ${AUDIO_BURST_SECONDS} s burst); chunk dropped. Send audio as it is captured.`);
+    }
+    budget.seconds -= seconds;
+    // Backpressure first: with under 2 s of budget left, stop reading until 4 s are back, so a client
+    // streaming too fast is slowed by TCP and only frames already read can be dropped.
+    if (budget.seconds < 2 && this.deps.flow && !this.audioResume) {
+      this.pauseInput('audio');
+      this.audioResume = setTimeout(() => {
+        this.audioResume = undefined;
+        this.resumeInput('audio');
+      }, ((4 - budget.seconds) / AUDIO_MAX_SPEED) * 1000);
+      this.audioResume.unref();
+    }
   }
 
   private enqueueTurn(ready: ReadySession, text: string): void {
@@ -341,6 +400,10 @@ export class VoiceSession {
     this.deps.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     this.emit({ type: 'error', code: 'internal_error', message: 'Unexpected server error; the session is still usable.' });
   }
+}
+
+function bytesPerSecond(audioFormat: string, sampleRate: number): number {
+  return audioFormat.startsWith('ulaw') ? sampleRate : sampleRate * 2;
 }
 
 /** The client's backend section under a token's registration_id: only that id (or nothing) may be asked for. */

@@ -3,6 +3,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ASYNCAPI_PATH, VOICE_WS_PATH } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from './config/app-config.js';
 import { CONSOLE_PATH } from './console/console.controller.js';
+import { HandshakeGate } from './voice/handshake-gate.js';
 import { VoiceWsAdapter } from './voice/voice-ws.adapter.js';
 
 const LOG_LEVELS: LogLevel[] = ['fatal', 'error', 'warn', 'log', 'debug', 'verbose'];
@@ -19,7 +20,9 @@ export function logLevelsFor(level: string): LogLevel[] {
  */
 export function configureApp(app: INestApplication): AppConfig {
   const config = app.get<AppConfig>(APP_CONFIG);
-  app.useWebSocketAdapter(new VoiceWsAdapter(app, { maxPayloadBytes: config.ws.maxPayloadBytes, allowedOrigins: config.ws.allowedOrigins }));
+  app.useWebSocketAdapter(
+    new VoiceWsAdapter(app, { maxPayloadBytes: config.ws.maxPayloadBytes, allowedOrigins: config.ws.allowedOrigins, gate: app.get(HandshakeGate) }),
+  );
   app.enableShutdownHooks();
   const document = SwaggerModule.createDocument(
     app,

@@ -38,7 +38,7 @@ describe('chat backend over HTTP (apps/reference-backend)', () => {
   };
 
   it('registers from the session backend fields, once for concurrent sessions, and chats', async () => {
-    const app = await startTestApp({ BACKEND_BASE_URL: backendUrl, BACKEND_API_KEY: BACKEND_KEY });
+    const app = await startTestApp({ BACKEND_BASE_URL: backendUrl, BACKEND_API_KEY: BACKEND_KEY, ALLOW_FRONTEND_BACKEND_PROMPT: 'true' });
     try {
       const before = engine().registrationCount;
       const backendFields = { provider: 'local', model: 'local-responder', system_prompt: 'Be brief.' };
@@ -151,7 +151,8 @@ describe('chat backend over HTTP (apps/reference-backend)', () => {
 
   it('refuses client credentials and URLs unless ALLOW_FRONTEND_BACKEND_AUTH is true', async () => {
     const strict = await startTestApp({ BACKEND_BASE_URL: backendUrl, BACKEND_API_KEY: BACKEND_KEY });
-    const open = await startTestApp({ BACKEND_BASE_URL: backendUrl, BACKEND_API_KEY: BACKEND_KEY, ALLOW_FRONTEND_BACKEND_AUTH: 'true' });
+    // The fake LLM listens on loopback, which the SSRF guard refuses for client URLs unless the operator permits it.
+    const open = await startTestApp({ BACKEND_BASE_URL: backendUrl, BACKEND_API_KEY: BACKEND_KEY, ALLOW_FRONTEND_BACKEND_AUTH: 'true', CLIENT_BASE_URL_ALLOW_CIDRS: '127.0.0.1/32' });
     try {
       const fields = { provider: 'openai', api_key: 'sk-client-canary-3', model: 'gpt-client', base_url: openai.baseUrl };
       const refused = await connectReady(strict);
@@ -175,6 +176,7 @@ describe('chat backend over HTTP (apps/reference-backend)', () => {
       BACKEND_BASE_URL: backendUrl,
       BACKEND_API_KEY: BACKEND_KEY,
       ALLOW_FRONTEND_BACKEND_AUTH: 'true',
+      CLIENT_BASE_URL_ALLOW_CIDRS: '127.0.0.1/32',
       LLM_API_KEY: LLM_KEY,
       LLM_BASE_URL: 'https://llm.internal.example/v1',
     });

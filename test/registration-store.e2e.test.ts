@@ -34,7 +34,7 @@ describe('registrations shared by two replicas through Redis (REGISTRATION_STORE
     backend = await createReferenceBackend({}, false);
     await backend.listen(0, '127.0.0.1');
     const backendUrl = (await backend.getUrl()).replace('[::1]', '127.0.0.1');
-    const env = { BACKEND_BASE_URL: backendUrl, REGISTRATION_STORE: 'redis', REDIS_URL: redis.url, REGISTRATION_TTL_SECONDS: String(TTL_SECONDS) };
+    const env = { BACKEND_BASE_URL: backendUrl, REGISTRATION_STORE: 'redis', REDIS_URL: redis.url, REGISTRATION_TTL_SECONDS: String(TTL_SECONDS), ALLOW_FRONTEND_BACKEND_PROMPT: 'true' };
     a = await startTestApp(env);
     b = await startTestApp(env);
     inspector = createClient({ url: redis.url });

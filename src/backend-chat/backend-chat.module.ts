@@ -24,7 +24,7 @@ import { InMemoryRegistrationStore, REGISTRATION_STORE, type RegistrationStore }
       inject: [APP_CONFIG],
       useFactory: (config: AppConfig): RegistrationStore => {
         const store = config.registrationStore;
-        if (store.kind === 'memory') return new InMemoryRegistrationStore();
+        if (store.kind === 'memory') return new InMemoryRegistrationStore(config.limits.maxCachedRegistrations, store.ttlSeconds);
         // validateEnvironment() requires REDIS_URL with REGISTRATION_STORE=redis.
         if (!store.redisUrl) throw new Error('REGISTRATION_STORE=redis needs REDIS_URL');
         return new RedisRegistrationStore({ url: store.redisUrl, ttlSeconds: store.ttlSeconds, keyPrefix: store.keyPrefix });

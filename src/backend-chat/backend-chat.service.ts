@@ -4,6 +4,7 @@ import { VoiceError, type BackendConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CHAT_BACKEND_CLIENT, type ChatBackendClient } from './chat-backend.client.js';
 import { REGISTRATION_STORE, type RegistrationStore } from './registration.store.js';
+import { assertClientUrl, UrlRefused, type UrlPolicy } from './ssrf-guard.js';
 
 export type RegistrationSource = 'client_registration_id' | 'session_backend_fields' | 'default_registration_id' | 'llm_api_key' | 'embedded_default';
 
@@ -44,16 +45,44 @@ export class BackendChatService {
     return undefined;
   }
 
-  /** Throws `frontend_backend_auth_forbidden` when the client sends credentials or URLs it may not. */
+  /**
+   * Throws `frontend_backend_auth_forbidden` when the client sends credentials or URLs it may not, and
+   * `backend_override_forbidden` for a prompt or model it may not choose (ALLOW_FRONTEND_BACKEND_PROMPT),
+   * so the server's LLM key never runs a client-chosen prompt unless the operator allows it.
+   */
   assertClientBackendAllowed(backend: BackendConfigDto | undefined): void {
-    if (!backend || this.config.backend.allowFrontendAuth) return;
+    if (!backend) return;
+    const { allowFrontendAuth } = this.config.backend;
     const forbidden = (['api_key', 'base_url'] as const).filter((field) => backend[field] !== undefined);
-    if (forbidden.length > 0) {
+    if (forbidden.length > 0 && !allowFrontendAuth) {
       throw new VoiceError(
         'frontend_backend_auth_forbidden',
         `backend.${forbidden.join(' and backend.')} may not be sent by clients on this server (ALLOW_FRONTEND_BACKEND_AUTH is false); use backend.registration_id or the server defaults.`,
       );
     }
+    const overrides = (['system_prompt', 'model'] as const).filter((field) => backend[field] !== undefined);
+    if (overrides.length > 0 && !this.config.clientBackend.allowPrompt) {
+      throw new VoiceError(
+        'backend_override_forbidden',
+        `backend.${overrides.join(' and backend.')} may not be chosen by clients on this server (ALLOW_FRONTEND_BACKEND_PROMPT is false); leave it out to use the server's settings.`,
+      );
+    }
+  }
+
+  /** SSRF guard for a client `backend.base_url` (the operator's LLM_BASE_URL is trusted); throws `backend_url_refused`. */
+  async assertClientBaseUrlAllowed(backend: BackendConfigDto | undefined): Promise<void> {
+    const value = backend?.base_url;
+    if (value === undefined || value === this.config.llm.baseUrl) return;
+    try {
+      await assertClientUrl(value, this.urlPolicy);
+    } catch (error) {
+      if (!(error instanceof UrlRefused)) throw error;
+      throw new VoiceError('backend_url_refused', `backend.base_url is refused: ${error.reason}. Use a public http(s) URL${this.config.clientBackend.baseUrlAllowList.length > 0 ? ' on a host in CLIENT_BASE_URL_ALLOWLIST' : ''}.`);
+    }
+  }
+
+  get urlPolicy(): UrlPolicy {
+    return { allowHosts: this.config.clientBackend.baseUrlAllowList, allowCidrs: this.config.clientBackend.allowCidrs };
   }
 
   async resolveRegistration(backend: BackendConfigDto | undefined, signal?: AbortSignal): Promise<SessionRegistration> {

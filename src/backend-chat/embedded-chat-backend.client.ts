@@ -3,6 +3,7 @@ import { ChatEngine, ChatEngineError, isReplyStream, type ChatAnswer, type ChatR
 import { VoiceError } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { ChatBackendClient } from './chat-backend.client.js';
+import { pinnedFetch } from './ssrf-guard.js';
 
 /**
  * The embedded default when no BACKEND_BASE_URL is set: the reference backend's engine running
@@ -15,7 +16,17 @@ export class EmbeddedChatBackendClient implements ChatBackendClient {
   private readonly engine: ChatEngine;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.engine = new ChatEngine({ llmTimeoutMs: config.backend.timeoutMs, unknownRegistrations: 'local', localStreamMsPerWord: config.backend.localStreamMsPerWord });
+    // LLM URLs other than the operator's LLM_BASE_URL came from a client: connect only to checked public addresses.
+    const guarded = pinnedFetch({ allowHosts: config.clientBackend.baseUrlAllowList, allowCidrs: config.clientBackend.allowCidrs });
+    const trusted = config.llm.baseUrl;
+    this.engine = new ChatEngine({
+      llmTimeoutMs: config.backend.timeoutMs,
+      unknownRegistrations: 'local',
+      localStreamMsPerWord: config.backend.localStreamMsPerWord,
+      maxRegistrations: config.limits.maxCachedRegistrations,
+      maxConversations: config.limits.maxCachedRegistrations,
+      fetchFor: (baseUrl) => (baseUrl === trusted ? undefined : guarded),
+    });
   }
 
   async register(request: RegisterRequest): Promise<string> {

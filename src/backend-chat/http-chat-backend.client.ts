@@ -136,7 +136,11 @@ export class HttpChatBackendClient implements ChatBackendClient {
 
   private async post(path: string, payload: unknown, signal: AbortSignal | undefined, clientErrorCode: 'registration_failed' | 'backend_unavailable'): Promise<unknown> {
     try {
-      const response = await firstValueFrom(this.http.post(path, payload, this.requestConfig(signal)));
+      // A /v1/register answer is small; anything far larger is refused unread. (Not set on the /v1/chat
+      // stream: axios then wraps the body so that destroying it no longer ends its reader, which broke
+      // the stall watchdog; /v1/chat bodies are bounded by maxJsonBytes and the stream parser instead.)
+      const config = { ...this.requestConfig(signal), maxContentLength: 4 * 1024 * 1024 + this.config.backend.maxReplyChars * 4 };
+      const response = await firstValueFrom(this.http.post(path, payload, config));
       return response.data;
     } catch (error) {
       signal?.throwIfAborted();

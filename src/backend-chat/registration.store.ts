@@ -1,4 +1,5 @@
 import { Injectable } from '@nestjs/common';
+import { LRUCache } from 'lru-cache';
 
 /**
  * Where registrations made by this service are cached, keyed by the registration's non-secret
@@ -21,7 +22,16 @@ export const REGISTRATION_STORE = Symbol('REGISTRATION_STORE');
 @Injectable()
 export class InMemoryRegistrationStore implements RegistrationStore {
   readonly kind = 'memory' as const;
-  private readonly entries = new Map<string, string>();
+  /** Bounded (LRU + TTL) so a stream of unique client identities cannot grow memory. */
+  private readonly entries: LRUCache<string, string>;
+
+  constructor(max = 10_000, ttlSeconds = 86_400) {
+    this.entries = new LRUCache({ max, ttl: ttlSeconds * 1000 });
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
 
   async get(key: string): Promise<string | undefined> {
     return this.entries.get(key);

@@ -11,7 +11,7 @@ export interface AppConfig {
     baseUrl?: string;
     apiKey?: string;
     timeoutMs: number;
-    /** Longest reply text taken from a streaming backend (MAX_REPLY_CHARS). */
+    /** Longest reply text taken from the chat backend (MAX_REPLY_CHARS). */
     maxReplyChars: number;
     /** Embedded local responder's streaming pace; 0 = whole replies. */
     localStreamMsPerWord: number;
@@ -45,6 +45,30 @@ export interface AppConfig {
     allowedOrigins: string[];
   };
   session: { maxQueuedTurns: number; drainTimeoutMs: number };
+  /** Handshake authentication (README "Security"). */
+  auth: {
+    mode: 'none' | 'token';
+    /** HS256 key (>= 32 bytes). Never log it. */
+    secret?: string;
+    jwksUrl?: string;
+    issuer?: string;
+    audience?: string;
+    /** Key for POST /v1/voice/tokens. Never log it. */
+    serviceApiKey?: string;
+  };
+  /** Limits per replica, per client address and per session (README "Security"). */
+  limits: {
+    maxSessions: number;
+    maxConnectionsPerIp: number;
+    maxConfiguresPerIpPerMinute: number;
+    trustProxyHops: number;
+    maxMessagesPerSecond: number;
+    maxPendingInbound: number;
+    slowClientTimeoutMs: number;
+    maxCachedRegistrations: number;
+  };
+  /** What clients may choose in their `backend` section besides credentials. */
+  clientBackend: { allowPrompt: boolean; baseUrlAllowList: string[]; allowCidrs: string[] };
 }
 
 export const APP_CONFIG = Symbol('APP_CONFIG');
@@ -95,5 +119,34 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       allowedOrigins: parseAllowedOrigins(env.WS_ALLOWED_ORIGINS),
     },
     session: { maxQueuedTurns: env.MAX_QUEUED_TURNS, drainTimeoutMs: env.DRAIN_TIMEOUT_MS },
+    auth: {
+      mode: env.WS_AUTH as 'none' | 'token',
+      secret: env.WS_AUTH_SECRET,
+      jwksUrl: env.WS_AUTH_JWKS_URL,
+      issuer: env.WS_AUTH_ISSUER,
+      audience: env.WS_AUTH_AUDIENCE,
+      serviceApiKey: env.SERVICE_API_KEY,
+    },
+    limits: {
+      maxSessions: env.MAX_SESSIONS,
+      maxConnectionsPerIp: env.MAX_CONNECTIONS_PER_IP,
+      maxConfiguresPerIpPerMinute: env.MAX_CONFIGURES_PER_IP_PER_MINUTE,
+      trustProxyHops: env.TRUST_PROXY,
+      maxMessagesPerSecond: env.MAX_MESSAGES_PER_SECOND,
+      maxPendingInbound: env.MAX_PENDING_INBOUND_MESSAGES,
+      slowClientTimeoutMs: env.WS_SLOW_CLIENT_TIMEOUT_MS,
+      maxCachedRegistrations: env.MAX_CACHED_REGISTRATIONS,
+    },
+    clientBackend: {
+      allowPrompt: env.ALLOW_FRONTEND_BACKEND_PROMPT || env.ALLOW_FRONTEND_BACKEND_AUTH,
+      baseUrlAllowList: (env.CLIENT_BASE_URL_ALLOWLIST ?? '')
+        .split(',')
+        .map((entry) => entry.trim().toLowerCase())
+        .filter(Boolean),
+      allowCidrs: (env.CLIENT_BASE_URL_ALLOW_CIDRS ?? '')
+        .split(',')
+        .map((entry) => entry.trim())
+        .filter(Boolean),
+    },
   };
 }

@@ -1,6 +1,7 @@
 import 'reflect-metadata';
 import { plainToInstance, Transform } from 'class-transformer';
 import { IsBoolean, IsIn, IsInt, IsOptional, IsString, Max, MaxLength, Min, MinLength, validateSync, type ValidationError } from 'class-validator';
+import ipaddr from 'ipaddr.js';
 import { TTS_OUTPUT_FORMATS } from '@app/protocol';
 import { FLITE_VOICES } from '@app/engines';
 
@@ -17,9 +18,10 @@ const emptyToUndefined = ({ value }: { value: unknown }): unknown => (typeof val
 
 export const REGISTRATION_STORE_KINDS = ['memory', 'redis'] as const;
 export type RegistrationStoreKind = (typeof REGISTRATION_STORE_KINDS)[number];
+export const WS_AUTH_MODES = ['none', 'token'] as const;
 
 /** Variables whose values are never printed: every *KEY*, and URLs that may embed a password. */
-const isSecretVariable = (name: string): boolean => name.includes('KEY') || name === 'REDIS_URL';
+const isSecretVariable = (name: string): boolean => name.includes('KEY') || name.includes('SECRET') || name === 'REDIS_URL';
 
 /**
  * Every environment variable the service reads. `.env.example` documents each; validation runs
@@ -45,8 +47,8 @@ export class EnvironmentVariables {
   @Transform(toInt) @Max(600_000) @Min(1000) @IsInt()
   BACKEND_TIMEOUT_MS = 30_000;
 
-  /** Longest reply text (characters) taken from a streaming chat backend; beyond it the turn ends with reply_too_large. */
-  @Transform(toInt) @Max(1_048_576) @Min(256) @IsInt()
+  /** Longest reply text (characters) taken from the chat backend, streamed or JSON; beyond it the turn ends with reply_too_large. */
+  @Transform(toInt) @Max(1_048_576) @Min(100) @IsInt()
   MAX_REPLY_CHARS = 32_768;
 
   /** Embedded local responder: stream its reply word by word, this many ms per word (0 = whole reply at once). */
@@ -141,7 +143,70 @@ export class EnvironmentVariables {
 
   @Transform(toInt) @Max(600_000) @Min(0) @IsInt()
   DRAIN_TIMEOUT_MS = 15_000;
+
+  // --- security: handshake auth (README "Security") ---
+  @IsIn(WS_AUTH_MODES)
+  WS_AUTH = 'none';
+
+  /** HS256 key for WS_AUTH=token (at least 32 bytes); also signs tokens minted by POST /v1/voice/tokens. Never printed. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  WS_AUTH_SECRET?: string;
+
+  /** JWKS document with RS256/ES256 keys, for tokens from an identity provider. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  WS_AUTH_JWKS_URL?: string;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @MaxLength(500)
+  WS_AUTH_ISSUER?: string;
+
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @MaxLength(500)
+  WS_AUTH_AUDIENCE?: string;
+
+  /** Bearer key server-side callers use for POST /v1/voice/tokens; unset = minting disabled. Never printed. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString() @MinLength(16)
+  SERVICE_API_KEY?: string;
+
+  // --- security: limits per replica and per client ---
+  @Transform(toInt) @Max(1_000_000) @Min(1) @IsInt()
+  MAX_SESSIONS = 1000;
+
+  @Transform(toInt) @Max(100_000) @Min(1) @IsInt()
+  MAX_CONNECTIONS_PER_IP = 50;
+
+  @Transform(toInt) @Max(100_000) @Min(1) @IsInt()
+  MAX_CONFIGURES_PER_IP_PER_MINUTE = 120;
+
+  /** How many proxies in front of the service append to X-Forwarded-For (0 = ignore the header). `true` = 1. */
+  @Transform(({ value }: { value: unknown }) => (value === 'true' ? 1 : value === 'false' ? 0 : toInt({ value }))) @Max(10) @Min(0) @IsInt()
+  TRUST_PROXY = 0;
+
+  @Transform(toInt) @Max(10_000) @Min(1) @IsInt()
+  MAX_MESSAGES_PER_SECOND = 200;
+
+  /** Frames (and their bytes, WS_MAX_PAYLOAD_BYTES each) a session holds while session.configure is pending before it stops reading the socket. */
+  @Transform(toInt) @Max(100_000) @Min(4) @IsInt()
+  MAX_PENDING_INBOUND_MESSAGES = 64;
+
+  /** How long a client's send buffer may stay over WS_SEND_HIGH_WATER_BYTES before it is closed (4008). */
+  @Transform(toInt) @Max(600_000) @Min(100) @IsInt()
+  WS_SLOW_CLIENT_TIMEOUT_MS = 10_000;
+
+  /** Clients may send backend.system_prompt and backend.model (implied by ALLOW_FRONTEND_BACKEND_AUTH). */
+  @Transform(toBool) @IsBoolean()
+  ALLOW_FRONTEND_BACKEND_PROMPT = false;
+
+  /** Comma-separated hosts (`llm.example.com`, `*.example.com`) a client base_url may name; empty = any public host. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  CLIENT_BASE_URL_ALLOWLIST?: string;
+
+  /** Comma-separated CIDRs (`10.20.0.0/16`) a client base_url may reach although not public; empty = public addresses only. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  CLIENT_BASE_URL_ALLOW_CIDRS?: string;
+
+  @Transform(toInt) @Max(10_000_000) @Min(10) @IsInt()
+  MAX_CACHED_REGISTRATIONS = 10_000;
 }
+
 
 /** Raised when the environment is invalid; its message lists every problem. */
 export class ConfigurationError extends Error {
@@ -155,7 +220,7 @@ export class ConfigurationError extends Error {
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
   const problems = validateSync(env, { whitelist: false, stopAtFirstError: true }).flatMap(describe);
-  problems.push(...checkUrls(env), ...checkRedis(env), ...checkOrigins(env));
+  problems.push(...checkUrls(env), ...checkRedis(env), ...checkOrigins(env), ...checkAuth(env));
   if (problems.length > 0) throw new ConfigurationError(problems);
   return env;
 }
@@ -221,6 +286,24 @@ function checkOrigins(env: EnvironmentVariables): string[] {
   return originEntries(env.WS_ALLOWED_ORIGINS)
     .filter(({ origin }) => !origin)
     .map(({ entry }) => `WS_ALLOWED_ORIGINS: "${entry.slice(0, 80)}" is not an origin; give scheme://host[:port] (e.g. https://app.example.com), comma-separated`);
+}
+
+/** WS_AUTH=token needs a key source; the HS256 secret must be at least 32 bytes (never quoted). */
+function checkAuth(env: EnvironmentVariables): string[] {
+  const problems: string[] = [];
+  const secret = env.WS_AUTH_SECRET;
+  if (typeof secret === 'string' && Buffer.byteLength(secret) < 32) problems.push('WS_AUTH_SECRET=(hidden): must be at least 32 bytes (e.g. `openssl rand -base64 48`)');
+  if (env.WS_AUTH === 'token' && secret === undefined && env.WS_AUTH_JWKS_URL === undefined) {
+    problems.push('WS_AUTH=token needs WS_AUTH_SECRET (HS256) or WS_AUTH_JWKS_URL (RS256/ES256 keys)');
+  }
+  for (const cidr of (env.CLIENT_BASE_URL_ALLOW_CIDRS ?? '').split(',').map((entry) => entry.trim()).filter(Boolean)) {
+    if (!ipaddr.isValidCIDR(cidr)) problems.push(`CLIENT_BASE_URL_ALLOW_CIDRS: "${cidr.slice(0, 60)}" is not a CIDR range (e.g. 10.20.0.0/16)`);
+  }
+  if (env.WS_AUTH_JWKS_URL !== undefined) {
+    const problem = urlProblem(env.WS_AUTH_JWKS_URL);
+    if (problem) problems.push(`WS_AUTH_JWKS_URL: ${problem}`);
+  }
+  return problems;
 }
 
 /** Why a Redis URL cannot be used, in words that never repeat any part of it. */

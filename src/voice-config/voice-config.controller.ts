@@ -45,7 +45,14 @@ export class VoiceConfigController {
     const { ws, session, tts } = this.config;
     return {
       protocol_version: PROTOCOL_VERSION,
-      websocket: { path: VOICE_WS_PATH, max_payload_bytes: ws.maxPayloadBytes, ping_interval_ms: ws.pingIntervalMs },
+      websocket: {
+        path: VOICE_WS_PATH,
+        max_payload_bytes: ws.maxPayloadBytes,
+        ping_interval_ms: ws.pingIntervalMs,
+        // `token`: the handshake needs a JWT (header, subprotocol `bearer.<JWT>` beside `voice-layer.v1`, or ?access_token=).
+        auth: this.config.auth.mode,
+        subprotocol: 'voice-layer.v1',
+      },
       client_messages: Object.keys(CLIENT_MESSAGES),
       backend: {
         mode: this.chat.backendKind,
@@ -60,7 +67,15 @@ export class VoiceConfigController {
         providers: this.tts.describe(),
         known_output_formats: TTS_OUTPUT_FORMATS,
       },
-      limits: { max_text_prompt_chars: MAX_TEXT_PROMPT_CHARS, max_audio_chunk_bytes: MAX_AUDIO_CHUNK_BYTES, max_queued_turns: session.maxQueuedTurns },
+      limits: {
+        max_text_prompt_chars: MAX_TEXT_PROMPT_CHARS,
+        max_audio_chunk_bytes: MAX_AUDIO_CHUNK_BYTES,
+        max_queued_turns: session.maxQueuedTurns,
+        max_messages_per_second: this.config.limits.maxMessagesPerSecond,
+        max_reply_chars: this.config.backend.maxReplyChars,
+        send_high_water_bytes: ws.sendHighWaterBytes,
+        slow_client_timeout_ms: this.config.limits.slowClientTimeoutMs,
+      },
       error_codes: { ...ERROR_CODES },
     };
   }

@@ -4,6 +4,7 @@ import { BackendChatService } from '../backend-chat/backend-chat.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { SttService } from '../stt/stt.service.js';
 import { TtsService } from '../tts/tts.service.js';
+import type { ConnectionContext, HandshakeGate } from './handshake-gate.js';
 import { SocketWriter } from './session/socket-writer.js';
 import { VoiceSession } from './session/voice-session.js';
 
@@ -52,16 +53,30 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
     );
   }
 
-  create(socket: WebSocket): VoiceSession {
+  create(socket: WebSocket, context?: ConnectionContext, gate?: Pick<HandshakeGate, 'admitConfigure'>): VoiceSession {
+    const auth = context?.auth;
+    // A client that stops reading loses its session (and its running turn) at once, not at TCP timeout.
+    let stalled = (): void => undefined;
     const session = new VoiceSession({
-      writer: new SocketWriter(socket, this.config.ws.sendHighWaterBytes),
+      writer: new SocketWriter(socket, this.config.ws.sendHighWaterBytes, {
+        slowClientTimeoutMs: this.config.limits.slowClientTimeoutMs,
+        onStalled: () => stalled(),
+      }),
       chat: this.chat,
       tts: this.tts,
       stt: this.stt,
       logger: this.logger,
       maxQueuedTurns: this.config.session.maxQueuedTurns,
       maxReplyChars: this.config.backend.maxReplyChars,
+      maxPendingInbound: this.config.limits.maxPendingInbound,
+      flow: { pause: () => socket.pause(), resume: () => socket.resume() },
+      ...(auth ? { binding: { registrationId: auth.registrationId, sessionId: auth.sessionId }, principal: auth.sub } : {}),
+      ...(gate && context ? { admitConfigure: () => gate.admitConfigure(context.ip) } : {}),
     });
+    stalled = () => {
+      this.logger.warn(`closing a session whose client stopped reading (send buffer over WS_SEND_HIGH_WATER_BYTES)`);
+      session.close();
+    };
     this.sessions.set(socket, session);
     return session;
   }

@@ -1,6 +1,9 @@
+import type { IncomingMessage } from 'node:http';
 import type { INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
-import { CLIENT_MESSAGES, isClientMessageType } from '@app/protocol';
+import { CLIENT_MESSAGES, isClientMessageType, MAX_AUDIO_CHUNK_BYTES } from '@app/protocol';
+import { BEARER_SUBPROTOCOL_PREFIX, VOICE_SUBPROTOCOL } from './auth/ws-auth.service.js';
+import type { HandshakeGate } from './handshake-gate.js';
 
 /** Internal event names the parser produces besides the client message types. */
 export const BINARY_AUDIO_EVENT = 'audio.binary';
@@ -26,11 +29,12 @@ export function parseVoiceFrame(data: WsData): { event: string; data: unknown } 
   let parsed: unknown;
   try {
     parsed = JSON.parse(data);
-  } catch {
-    return invalid('invalid_json', 'Text frames must be JSON objects with a "type" field.');
+  } catch (error) {
+    return invalid('invalid_json', `JSON syntax error: ${describeSyntaxError(error, data)}. Text frames must be JSON objects with a "type" field.`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return invalid('invalid_json', 'Text frames must be JSON objects with a "type" field.');
+    const kind = Array.isArray(parsed) ? 'an array' : parsed === null ? 'null' : `a ${typeof parsed}`;
+    return invalid('invalid_json', `The frame is valid JSON but ${kind}; text frames must be JSON objects with a "type" field.`);
   }
   const type = (parsed as Record<string, unknown>)['type'];
   if (!isClientMessageType(type)) {
@@ -38,6 +42,23 @@ export function parseVoiceFrame(data: WsData): { event: string; data: unknown } 
     return invalid('unknown_type', `Unknown message type (${shown}); expected one of ${Object.keys(CLIENT_MESSAGES).join(', ')}.`);
   }
   return { event: type, data: parsed };
+}
+
+/** Where JSON.parse stopped, as `line L column C` (never quoting more than a few characters of the frame). */
+export function describeSyntaxError(error: unknown, text: string): string {
+  const message = error instanceof Error ? error.message : '';
+  const position = /at position (\d+)/.exec(message);
+  if (!position) {
+    if (/Unexpected end/i.test(message) || text.trim() === '') return 'the frame ended early (unfinished JSON)';
+    return `the frame is not JSON (it starts with ${JSON.stringify(text.trimStart().slice(0, 12))})`;
+  }
+  const offset = Number(position[1]);
+  const before = text.slice(0, offset);
+  const line = before.split('\n').length;
+  const column = offset - before.lastIndexOf('\n');
+  const near = JSON.stringify(text.slice(offset, offset + 12));
+  const hint = /^\s*[}\]]/.test(text.slice(offset)) && /,\s*$/.test(before) ? ' (a trailing comma?)' : '';
+  return `unexpected input at line ${line} column ${column} near ${near}${hint}`;
 }
 
 function invalid(code: InvalidFrame['code'], message: string): { event: string; data: InvalidFrame } {
@@ -48,6 +69,25 @@ export interface VoiceWsLimits {
   maxPayloadBytes: number;
   /** Browser origins allowed besides the service's own; empty = any origin. */
   allowedOrigins?: readonly string[];
+  /** Session count, per-address and token checks at the handshake. */
+  gate?: Pick<HandshakeGate, 'admit'>;
+}
+
+/** Close code and reason when a frame exceeds WS_MAX_PAYLOAD_BYTES (ws itself would send an empty reason). */
+export const CLOSE_MESSAGE_TOO_BIG = 1009;
+export function oversizeCloseReason(maxPayloadBytes: number): string {
+  // Close reasons are limited to 123 bytes.
+  return `frame over WS_MAX_PAYLOAD_BYTES=${maxPayloadBytes}; send audio chunks of <= ${MAX_AUDIO_CHUNK_BYTES} bytes`.slice(0, 123);
+}
+
+/**
+ * The subprotocol the server selects: `voice-layer.v1` when offered, else the first offered entry
+ * that does not carry a token; never a `bearer.` entry (the response would echo the token).
+ */
+export function selectSubprotocol(protocols: Set<string>): string | false {
+  if (protocols.has(VOICE_SUBPROTOCOL)) return VOICE_SUBPROTOCOL;
+  for (const protocol of protocols) if (!protocol.startsWith(BEARER_SUBPROTOCOL_PREFIX)) return protocol;
+  return false;
 }
 
 /**
@@ -82,26 +122,38 @@ export class VoiceWsAdapter extends WsAdapter {
 
   /** Client-side socket errors (oversize frames, bad framing) are the peer's fault: one line, no stack. */
   override bindErrorHandler(server: { on(event: string, listener: (...args: never[]) => void): unknown }): unknown {
-    server.on('connection', (socket: { on(event: 'error', listener: (error: Error) => void): void }) =>
-      socket.on('error', (error: Error) => this.logger.warn(`client connection error: ${error.message}`)),
-    );
+    const reason = oversizeCloseReason(this.limits.maxPayloadBytes);
+    server.on('connection', (socket: { on(event: 'error', listener: (error: Error) => void): void; close(code?: number, reason?: string): void }) => {
+      // ws closes an oversize frame with 1009 and no reason; say which limit and what to do.
+      const close = socket.close.bind(socket);
+      socket.close = (code?: number, text?: string) => close(code, code === CLOSE_MESSAGE_TOO_BIG && !text ? reason : text);
+      socket.on('error', (error: Error) => this.logger.warn(`client connection error: ${error.message}`));
+    });
     server.on('error', (error: Error) => this.logger.error(error));
     return server;
   }
 
   override create(port: number, options: Record<string, unknown> & { namespace?: string; server?: unknown; path?: string } = {}): unknown {
     const allowed = this.limits.allowedOrigins ?? [];
+    const gate = this.limits.gate;
+    type Done = (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
     return super.create(port, {
       ...options,
-      ...(allowed.length > 0
-        ? {
-            verifyClient: (info: { origin?: string; req: { headers: { host?: string } } }, done: (ok: boolean, code?: number, message?: string) => void) => {
-              if (originAllowed(info.origin, info.req.headers.host, allowed)) return done(true);
-              this.logger.warn(`refused a WebSocket handshake from origin ${JSON.stringify(String(info.origin).slice(0, 100))} (not in WS_ALLOWED_ORIGINS)`);
-              done(false, 403, 'Origin not allowed');
-            },
-          }
-        : {}),
+      verifyClient: (info: { origin?: string; req: IncomingMessage }, done: Done) => {
+        if (allowed.length > 0 && !originAllowed(info.origin, info.req.headers.host, allowed)) {
+          this.logger.warn(`refused a WebSocket handshake from origin ${JSON.stringify(String(info.origin).slice(0, 100))} (not in WS_ALLOWED_ORIGINS)`);
+          return done(false, 403, 'Origin not allowed');
+        }
+        if (!gate) return done(true);
+        gate.admit(info.req).then(
+          (refusal) => (refusal ? done(false, refusal.status, refusal.message, refusal.headers) : done(true)),
+          (error: unknown) => {
+            this.logger.error(error instanceof Error ? error.message : String(error));
+            done(false, 500, 'Handshake failed');
+          },
+        );
+      },
+      handleProtocols: selectSubprotocol,
       maxPayload: this.limits.maxPayloadBytes,
       perMessageDeflate: false,
       maxFragments: 64,

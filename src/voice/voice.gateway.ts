@@ -7,9 +7,11 @@ import {
   type OnGatewayDisconnect,
   type OnGatewayInit,
 } from '@nestjs/websockets';
+import type { IncomingMessage } from 'node:http';
 import type { WebSocket, WebSocketServer as WsServer } from 'ws';
-import { validateClientMessage, VOICE_WS_PATH, VoiceError } from '@app/protocol';
+import { MAX_AUDIO_CHUNK_BYTES, validateClientMessage, VOICE_WS_PATH, VoiceError } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { HandshakeGate } from './handshake-gate.js';
 import { BINARY_AUDIO_EVENT, INVALID_FRAME_EVENT, type InvalidFrame } from './voice-ws.adapter.js';
 import type { VoiceSession } from './session/voice-session.js';
 import { CLOSE_TRY_AGAIN_LATER, VoiceSessionRegistry } from './voice-session.registry.js';
@@ -28,6 +30,8 @@ import { VoiceWsExceptionFilter } from './voice-ws-exception.filter.js';
 export class VoiceGateway implements OnGatewayInit, OnGatewayConnection, OnGatewayDisconnect {
   private readonly logger = new Logger(VoiceGateway.name);
   private readonly alive = new WeakSet<WebSocket>();
+  /** Per-connection message budget (MAX_MESSAGES_PER_SECOND), refilled continuously. */
+  private readonly budgets = new WeakMap<WebSocket, { tokens: number; at: number }>();
   private heartbeat?: NodeJS.Timeout;
 
   @WebSocketServer() private server?: WsServer;
@@ -35,6 +39,7 @@ export class VoiceGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
   constructor(
     private readonly sessions: VoiceSessionRegistry,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly gate: HandshakeGate,
   ) {}
 
   afterInit(server: WsServer): void {
@@ -53,15 +58,17 @@ export class VoiceGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     server.once('close', () => clearInterval(this.heartbeat));
   }
 
-  handleConnection(socket: WebSocket): void {
+  handleConnection(socket: WebSocket, request?: IncomingMessage): void {
     if (this.sessions.isDraining) {
       socket.close(CLOSE_TRY_AGAIN_LATER, 'server draining; reconnect');
       return;
     }
     this.alive.add(socket);
     socket.on('pong', () => this.alive.add(socket));
-    this.sessions.create(socket).start();
-    this.logger.debug(`connection opened (${this.sessions.openSessions} open)`);
+    const context = this.gate.contextOf(request);
+    this.sessions.create(socket, context, this.gate).start();
+    const sub = context.auth?.sub ? ` for sub ${JSON.stringify(context.auth.sub)}` : '';
+    this.logger.debug(`connection opened${sub} (${this.sessions.openSessions} open)`);
   }
 
   handleDisconnect(socket: WebSocket): void {
@@ -81,7 +88,13 @@ export class VoiceGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
 
   @SubscribeMessage(BINARY_AUDIO_EVENT)
   onBinaryAudio(socket: WebSocket, audio: Buffer): void {
-    this.dispatch(socket, (session) => session.appendBinaryAudio(audio));
+    this.dispatch(socket, (session) => {
+      // The same limit as base64 audio.append (whose schema caps the encoded length).
+      if (audio.length > MAX_AUDIO_CHUNK_BYTES) {
+        throw new VoiceError('audio_chunk_too_large', `A binary audio frame of ${audio.length} bytes is over max_audio_chunk_bytes (${MAX_AUDIO_CHUNK_BYTES}, 1 s of 48 kHz PCM16); send chunks of 20-1000 ms. Chunk dropped.`);
+      }
+      session.appendBinaryAudio(audio);
+    });
   }
 
   @SubscribeMessage('audio.commit')
@@ -104,6 +117,20 @@ export class VoiceGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     });
   }
 
+  /** Token bucket: MAX_MESSAGES_PER_SECOND sustained, bursts of twice that; over it a frame is dropped with `rate_limited`. */
+  private spendBudget(socket: WebSocket): void {
+    const rate = this.config.limits.maxMessagesPerSecond;
+    const now = performance.now();
+    const budget = this.budgets.get(socket) ?? { tokens: 2 * rate, at: now };
+    budget.tokens = Math.min(2 * rate, budget.tokens + ((now - budget.at) / 1000) * rate);
+    budget.at = now;
+    this.budgets.set(socket, budget);
+    if (budget.tokens < 1) {
+      throw new VoiceError('rate_limited', `More than ${rate} messages per second (MAX_MESSAGES_PER_SECOND); this one was dropped. Send audio in chunks of 20 ms or more.`);
+    }
+    budget.tokens -= 1;
+  }
+
   /**
    * Runs a handler against the socket's session. Input errors go into the session's ordered queue
    * right away, so the `error` lands between the events of the frames before and after it (a thrown
@@ -113,6 +140,7 @@ export class VoiceGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     const session = this.sessions.get(socket);
     if (!session) throw new VoiceError('internal_error', 'No session for this connection.');
     try {
+      this.spendBudget(socket);
       handle(session);
     } catch (error) {
       session.rejectInput(error);

@@ -1,8 +1,9 @@
 import { createHash, randomUUID } from 'node:crypto';
+import { LRUCache } from 'lru-cache';
 import type { ChatReply, ChatRequest, RegisterRequest } from './chat-contract.js';
 import type { ChatAnswer, ChatStreamPiece } from './chat-stream.js';
 import { localReply } from './local-responder.js';
-import { createChatCompletion, streamChatCompletion, type ChatTurn } from './openai-compatible.js';
+import { createChatCompletion, streamChatCompletion, type ChatTurn, type CompletionRequest } from './openai-compatible.js';
 
 /** Providers answered in-process by the deterministic local responder. */
 export const LOCAL_PROVIDERS = ['local', 'echo'] as const;
@@ -15,6 +16,9 @@ const KNOWN_BASE_URLS: Record<string, string> = {
 };
 const HISTORY_TURNS = 20;
 const MAX_SESSIONS = 10_000;
+const MAX_REGISTRATIONS = 10_000;
+/** Conversations idle this long are forgotten. */
+const HISTORY_TTL_MS = 60 * 60 * 1000;
 
 export type ChatEngineErrorCode = 'invalid_registration' | 'unknown_registration' | 'llm_failed';
 
@@ -49,6 +53,11 @@ export interface ChatEngineOptions {
    * per word. 0 (default): the local responder answers whole replies.
    */
   localStreamMsPerWord?: number;
+  /** Most registrations and conversations kept (least recently used dropped first). */
+  maxRegistrations?: number;
+  maxConversations?: number;
+  /** The HTTP client for an LLM base URL (undefined = global fetch), e.g. an SSRF-guarded one for client-chosen URLs. */
+  fetchFor?: (baseUrl: string) => CompletionRequest['fetchImpl'];
 }
 
 /**
@@ -57,16 +66,22 @@ export interface ChatEngineOptions {
  * embedded in-process by the voice layer when no BACKEND_BASE_URL is set.
  */
 export class ChatEngine {
-  private readonly registrations = new Map<string, Registration>();
-  private readonly histories = new Map<string, ChatTurn[]>();
+  /** Bounded (LRU): a stream of unique identities cannot grow memory; a dropped id reads as unknown (404) and callers register again. */
+  private readonly registrations: LRUCache<string, Registration>;
+  /** Conversation histories, keyed by registration and session_id; LRU with an idle TTL. */
+  private readonly histories: LRUCache<string, ChatTurn[]>;
   private readonly llmTimeoutMs: number;
   private readonly unknownRegistrations: 'reject' | 'local';
   private readonly localStreamMsPerWord: number;
+  private readonly fetchFor?: ChatEngineOptions['fetchFor'];
 
   constructor(options: ChatEngineOptions = {}) {
     this.llmTimeoutMs = options.llmTimeoutMs ?? 60_000;
     this.unknownRegistrations = options.unknownRegistrations ?? 'reject';
     this.localStreamMsPerWord = options.localStreamMsPerWord ?? 0;
+    this.fetchFor = options.fetchFor;
+    this.registrations = new LRUCache({ max: options.maxRegistrations ?? MAX_REGISTRATIONS });
+    this.histories = new LRUCache({ max: options.maxConversations ?? MAX_SESSIONS, ttl: HISTORY_TTL_MS, updateAgeOnGet: true });
   }
 
   /** Registrations made so far. */
@@ -124,6 +139,7 @@ export class ChatEngine {
           messages: this.messages(registration, history, request.message),
           timeoutMs: this.llmTimeoutMs,
           signal,
+          fetchImpl: this.fetchFor?.(registration.baseUrl),
         });
         for await (const piece of completion) {
           text += piece.delta ?? '';
@@ -172,6 +188,7 @@ export class ChatEngine {
           messages,
           timeoutMs: this.llmTimeoutMs,
           signal,
+          fetchImpl: this.fetchFor?.(registration.baseUrl),
         });
         text = completion.text;
         metadata = { provider: registration.provider, model: completion.model, ...(completion.usage ? { usage: completion.usage } : {}) };
@@ -194,12 +211,12 @@ export class ChatEngine {
   }
 
   private remember(key: string, history: ChatTurn[]): void {
-    this.histories.delete(key);
     this.histories.set(key, history);
-    if (this.histories.size > MAX_SESSIONS) {
-      const oldest = this.histories.keys().next().value;
-      if (oldest !== undefined) this.histories.delete(oldest);
-    }
+  }
+
+  /** Conversations kept now (bounded by maxConversations). */
+  get conversationCount(): number {
+    return this.histories.size;
   }
 }
 

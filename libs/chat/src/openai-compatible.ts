@@ -14,6 +14,8 @@ export interface CompletionRequest {
   messages: ChatTurn[];
   timeoutMs: number;
   signal?: AbortSignal;
+  /** The HTTP client to use (default: global fetch); the voice layer passes an SSRF-guarded one for client-chosen URLs. */
+  fetchImpl?: (url: string, init: { method: string; redirect?: 'error'; signal: AbortSignal; headers: Record<string, string>; body: string }) => Promise<Response>;
 }
 
 export class CompletionError extends Error {
@@ -29,7 +31,7 @@ export class CompletionError extends Error {
 export async function createChatCompletion(request: CompletionRequest): Promise<{ text: string; model: string; usage?: unknown }> {
   const url = `${request.baseUrl.replace(/\/+$/, '')}/chat/completions`;
   const signals = [AbortSignal.timeout(request.timeoutMs), ...(request.signal ? [request.signal] : [])];
-  const response = await fetch(url, {
+  const response = await (request.fetchImpl ?? fetch)(url, {
     method: 'POST',
     redirect: 'error',
     signal: AbortSignal.any(signals),
@@ -61,7 +63,7 @@ export async function createChatCompletion(request: CompletionRequest): Promise<
 export async function* streamChatCompletion(request: CompletionRequest): AsyncGenerator<ChatStreamPiece> {
   const url = `${request.baseUrl.replace(/\/+$/, '')}/chat/completions`;
   const signals = [AbortSignal.timeout(request.timeoutMs), ...(request.signal ? [request.signal] : [])];
-  const response = await fetch(url, {
+  const response = await (request.fetchImpl ?? fetch)(url, {
     method: 'POST',
     redirect: 'error',
     signal: AbortSignal.any(signals),

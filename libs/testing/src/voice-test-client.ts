@@ -1,4 +1,4 @@
-import { WebSocket } from 'ws';
+import { WebSocket, type ClientOptions } from 'ws';
 import { validateServerEvent, type ServerEvent, type ServerEventOf, type ServerEventType } from '@app/protocol';
 
 export interface WaitOptions {
@@ -40,8 +40,9 @@ export class VoiceTestClient {
     });
   }
 
-  static async connect(url: string, timeoutMs = 5000): Promise<VoiceTestClient> {
-    const socket = new WebSocket(url, { perMessageDeflate: false });
+  static async connect(url: string, timeoutMs = 5000, options: ClientOptions & { protocols?: string[] } = {}): Promise<VoiceTestClient> {
+    const { protocols, ...rest } = options;
+    const socket = new WebSocket(url, protocols ?? [], { perMessageDeflate: false, ...rest });
     const client = new VoiceTestClient(socket);
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`connect to ${url} timed out`)), timeoutMs);

@@ -35,6 +35,7 @@ describe('Turn', () => {
     await new Promise((resolve) => client.once('open', resolve));
     context = {
       sessionId: 'turn-test',
+      conversationId: 'turn-test',
       registration: await chat.resolveRegistration(undefined),
       ttsConfig: tts.resolveConfig({ provider: 'local', output_format: 'pcm_16000' }),
       chat,

@@ -6,7 +6,7 @@ import { isVoiceError, VoiceError } from '@app/protocol';
 import type { BackendChatService, SessionRegistration } from '../../backend-chat/backend-chat.service.js';
 import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMark, type TtsText } from '../../tts/tts-provider.js';
 import type { TtsService } from '../../tts/tts.service.js';
-import type { SocketWriter } from './socket-writer.js';
+import type { EventSink } from './socket-writer.js';
 
 /**
  * Where a turn is:
@@ -36,14 +36,17 @@ export class TurnCancelledError extends Error {
 
 /** What a turn needs from its session. */
 export interface TurnContext {
+  /** The session id the client sees (for log lines). */
   sessionId: string;
+  /** The conversation id the chat backend sees (README "Private conversations"). */
+  conversationId: string;
   registration: SessionRegistration;
   ttsConfig: EffectiveTtsConfig;
   chat: BackendChatService;
   tts: TtsService;
-  writer: SocketWriter;
+  writer: EventSink;
   logger: Logger;
-  /** Longest reply text taken from a streaming backend (MAX_REPLY_CHARS). */
+  /** Longest reply text taken from the chat backend (MAX_REPLY_CHARS). */
   maxReplyChars: number;
 }
 
@@ -140,14 +143,15 @@ export class Turn {
     const { signal } = this;
     const started = performance.now();
     this.emit(context, { type: 'assistant.started', text: this.text, turn_id: this.id });
-    const reply = await context.chat.chat(context.registration, context.sessionId, this.text, signal);
+    const reply = await context.chat.chat(context.registration, context.conversationId, this.text, signal);
     signal.throwIfAborted();
     if (isReplyStream(reply)) return this.converseStreaming(context, reply, started);
     const backendMs = performance.now() - started;
-    this.replyText = reply.text;
-    this.emit(context, { type: 'assistant.message', text: reply.text, metadata: reply.metadata, turn_id: this.id });
-    if (!/[\p{L}\p{N}]/u.test(reply.text)) return;
-    await this.speak(context, reply.text);
+    const tooLarge = reply.text.length > context.maxReplyChars;
+    this.replyText = tooLarge ? reply.text.slice(0, context.maxReplyChars) : reply.text;
+    this.emit(context, { type: 'assistant.message', text: this.replyText, metadata: reply.metadata, turn_id: this.id });
+    if (/[\p{L}\p{N}]/u.test(this.replyText)) await this.speak(context, this.replyText);
+    if (tooLarge) throw replyTooLarge(context.maxReplyChars);
     context.logger.debug(`session ${context.sessionId} turn ${this.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
   }
 
@@ -190,7 +194,7 @@ export class Turn {
           queueUnits(splitter.push(delta));
         }
         if (delta.length < piece.delta.length) {
-          throw new VoiceError('reply_too_large', `The chat backend's reply is longer than ${context.maxReplyChars} characters (MAX_REPLY_CHARS); the text up to the limit was delivered.`);
+          throw replyTooLarge(context.maxReplyChars);
         }
       }
       queueUnits(splitter.end());
@@ -253,6 +257,10 @@ export class Turn {
   private emit(context: TurnContext, event: ServerEvent): void {
     context.writer.send(event);
   }
+}
+
+function replyTooLarge(maxReplyChars: number): VoiceError {
+  return new VoiceError('reply_too_large', `The chat backend's reply is longer than ${maxReplyChars} characters (MAX_REPLY_CHARS); the text up to the limit was delivered.`);
 }
 
 function asTtsFailure(error: unknown, signal: AbortSignal): unknown {

@@ -4,6 +4,7 @@ import { decodeBase64Strict } from '@app/audio';
 import {
   isVoiceError,
   VoiceError,
+  BackendConfigDto,
   type AudioAppendMessage,
   type ServerEvent,
   type SessionConfigureMessage,
@@ -15,11 +16,28 @@ import type { EffectiveSttConfig, SttStream, SttStreamListener } from '../../stt
 import type { SttService } from '../../stt/stt.service.js';
 import type { EffectiveTtsConfig } from '../../tts/tts-provider.js';
 import type { TtsService } from '../../tts/tts.service.js';
-import type { SocketWriter } from './socket-writer.js';
 import { Turn, type TurnPhaseListener } from './turn.js';
+import type { EventSink } from './socket-writer.js';
+
+/** What a verified access token binds a session to (README "Security"). */
+export interface SessionBinding {
+  registrationId?: string;
+  sessionId?: string;
+}
+
+/**
+ * Audio a session may send ahead of real time (a file-upload burst), and the sustained speed beyond
+ * which chunks are dropped with `rate_limited`: recognition runs near real time, so a client that
+ * floods audio would otherwise grow the recogniser's backlog without limit.
+ */
+export const AUDIO_BURST_SECONDS = 60;
+export const AUDIO_MAX_SPEED = 8;
+
+/** Largest total size of frames held behind a pending message before reading pauses. */
+export const MAX_PENDING_INBOUND_BYTES = 2 * 1024 * 1024;
 
 export interface VoiceSessionDeps {
-  writer: SocketWriter;
+  writer: EventSink;
   chat: BackendChatService;
   tts: TtsService;
   stt: SttService;
@@ -29,12 +47,25 @@ export interface VoiceSessionDeps {
   maxReplyChars: number;
   /** Told of every turn's phase changes (metrics, barge-in). */
   onTurnPhase?: TurnPhaseListener;
+  /** Token claims the session must honour. */
+  binding?: SessionBinding;
+  /** Throws `rate_limited` when the client's address has configured too often. */
+  admitConfigure?: () => void;
+  /** Pauses/resumes reading the transport while too many inbound frames wait (backpressure). */
+  flow?: { pause(): void; resume(): void };
+  /** Frames held behind a pending message (configure) before reading pauses; 4x that are dropped. */
+  maxPendingInbound?: number;
+  /** Who the token says the user is, for log lines. */
+  principal?: string;
 }
 
 type SessionState = 'awaiting_configure' | 'ready' | 'closed';
 
 interface ReadySession {
+  /** The id the client sees in session.configured. */
   sessionId: string;
+  /** The conversation id the chat backend sees. */
+  conversationId: string;
   registration: SessionRegistration;
   tts: EffectiveTtsConfig;
   stt?: EffectiveSttConfig;
@@ -57,6 +88,15 @@ export class VoiceSession {
   private turnCount = 0;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly lifetime = new AbortController();
+  private pendingInbound = 0;
+  private pendingInboundBytes = 0;
+  private inputPaused = false;
+  /** Why reading the transport is paused (queue full, audio ahead of real time); it resumes when none is left. */
+  private readonly pauses = new Set<'queue' | 'audio'>();
+  private audioResume?: NodeJS.Timeout;
+  /** session.configure messages queued or running (the only inbound work that waits on the network). */
+  private configuring = 0;
+  private audioBudget?: { seconds: number; at: number };
 
   constructor(private readonly deps: VoiceSessionDeps) {}
 
@@ -79,34 +119,78 @@ export class VoiceSession {
   }
 
   configure(message: SessionConfigureMessage): void {
-    this.inbound.run(() => this.applyConfigure(message));
+    this.configuring++;
+    this.accept(async () => {
+      try {
+        await this.applyConfigure(message);
+      } finally {
+        this.configuring--;
+      }
+    });
   }
 
   prompt(message: TextPromptMessage): void {
-    this.inbound.run(() => this.enqueueTurn(this.requireReady(), message.text));
+    this.accept(() => this.enqueueTurn(this.requireReady(), message.text), message.text.length);
   }
 
   appendAudio(message: AudioAppendMessage): void {
-    this.inbound.run(() => {
+    this.accept(() => {
       const ready = this.requireReady();
       const audio = decodeBase64Strict(message.audio);
       if (!audio) throw new VoiceError('invalid_audio', 'audio.append: `audio` is not canonical base64 (RFC 4648 with padding, no whitespace).');
       this.pushAudio(ready, audio, message.sample_rate, message.previous_text);
-    });
+    }, message.audio.length);
   }
 
   appendBinaryAudio(audio: Buffer): void {
-    this.inbound.run(() => this.pushAudio(this.requireReady(), audio));
+    this.accept(() => this.pushAudio(this.requireReady(), audio), audio.length);
   }
 
   commitAudio(): void {
-    this.inbound.run(() => this.requireStt(this.requireReady()).commit());
+    this.accept(() => this.requireStt(this.requireReady()).commit());
   }
 
   /** Reports a problem with an inbound frame, in order with the other events. */
   rejectInput(error: unknown): void {
-    this.inbound.run(() => {
+    this.accept(() => {
       throw error;
+    });
+  }
+
+  /**
+   * Queues an inbound frame's work in arrival order. While a message is pending (configure waits on
+   * the network), frames pile up here: past `maxPendingInbound` frames or MAX_PENDING_INBOUND_BYTES
+   * the transport stops reading (TCP backpressure reaches the client); frames the transport had
+   * already read past 4x the limit while a configure is in flight are dropped with one
+   * `input_overflow` error (the transport's own frame and read limits bound the rest).
+   */
+  private accept(task: () => void | Promise<void>, bytes = 0): void {
+    const limit = this.deps.maxPendingInbound ?? Number.POSITIVE_INFINITY;
+    // Without a configure in flight the queue drains within the same tick, so a burst is never dropped.
+    const overflowing = this.pendingInbound >= 4 * limit || this.pendingInboundBytes + bytes > 4 * MAX_PENDING_INBOUND_BYTES;
+    if (overflowing && this.configuring > 0) {
+      this.reportError(
+        new VoiceError('input_overflow', `More than ${limit} messages arrived while session.configure was pending; later ones were dropped. Wait for session.configured before streaming.`),
+      );
+      return;
+    }
+    this.pendingInbound++;
+    this.pendingInboundBytes += bytes;
+    if (!this.inputPaused && (this.pendingInbound >= limit || this.pendingInboundBytes >= MAX_PENDING_INBOUND_BYTES)) {
+      this.inputPaused = true;
+      this.pauseInput('queue');
+    }
+    this.inbound.run(async () => {
+      try {
+        await task();
+      } finally {
+        this.pendingInbound--;
+        this.pendingInboundBytes -= bytes;
+        if (this.inputPaused && this.pendingInbound <= limit / 2 && this.pendingInboundBytes <= MAX_PENDING_INBOUND_BYTES / 2) {
+          this.inputPaused = false;
+          this.resumeInput('queue');
+        }
+      }
     });
   }
 
@@ -127,9 +211,20 @@ export class VoiceSession {
     if (this.state === 'closed') return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.state = 'closed';
+    clearTimeout(this.audioResume);
     this.lifetime.abort(new VoiceError('internal_error', 'session closed'));
     for (const turn of [...this.pendingTurns.splice(0), ...(this.runningTurn ? [this.runningTurn] : [])]) turn.cancel('session_closed');
     this.stt?.close();
+  }
+
+  private pauseInput(reason: 'queue' | 'audio'): void {
+    if (this.pauses.size === 0) this.deps.flow?.pause();
+    this.pauses.add(reason);
+  }
+
+  private resumeInput(reason: 'queue' | 'audio'): void {
+    if (!this.pauses.delete(reason) || this.pauses.size > 0 || this.state === 'closed') return;
+    this.deps.flow?.resume();
   }
 
   private async applyConfigure(message: SessionConfigureMessage): Promise<void> {
@@ -137,15 +232,27 @@ export class VoiceSession {
       throw new VoiceError('already_configured', 'session.configure was already accepted for this connection; open a new connection to change settings.');
     }
     const { chat, tts, stt } = this.deps;
-    chat.assertClientBackendAllowed(message.backend);
+    this.deps.admitConfigure?.();
+    const binding = this.deps.binding ?? {};
+    const backend = bindBackend(message.backend, binding.registrationId);
+    if (binding.sessionId && message.session_id !== undefined && message.session_id !== binding.sessionId) {
+      throw new VoiceError('session_binding_mismatch', 'session_id differs from the one your access token is bound to; omit session_id or send the bound value.');
+    }
+    chat.assertClientBackendAllowed(backend);
     const ttsConfig = tts.resolveConfig(message.tts);
     const sttConfig = stt.resolveConfig(message.stt);
-    const registration = await chat.resolveRegistration(message.backend, this.lifetime.signal);
+    await chat.assertClientBaseUrlAllowed(backend);
+    const registration = await chat.resolveRegistration(backend, this.lifetime.signal);
     if (this.state !== 'awaiting_configure') return;
-    const sessionId = message.session_id ?? randomUUID();
-    this.ready = { sessionId, registration, tts: ttsConfig, stt: sttConfig };
+    // The id the client sees (its own label, or a generated one) and the conversation id the chat
+    // backend sees: the token-bound id, else one unique to this connection, so copying or guessing a
+    // session_id can never join someone else's conversation (README "Private conversations").
+    const conversationId = binding.sessionId ?? randomUUID();
+    const sessionId = binding.sessionId ?? message.session_id ?? conversationId;
+    this.ready = { sessionId, conversationId, registration, tts: ttsConfig, stt: sttConfig };
     this.state = 'ready';
-    this.deps.logger.log(`session ${sessionId} configured (backend: ${registration.source}, tts: ${ttsConfig.provider}, stt: ${sttConfig?.provider ?? 'none'})`);
+    const principal = this.deps.principal ? `, sub: ${JSON.stringify(this.deps.principal)}` : '';
+    this.deps.logger.log(`session ${sessionId} configured (backend: ${registration.source}, tts: ${ttsConfig.provider}, stt: ${sttConfig?.provider ?? 'none'}${principal})`);
     this.emit({ type: 'session.configured', session_id: sessionId });
     if (sttConfig) this.stt = stt.open(sessionId, sttConfig, this.sttListener());
   }
@@ -204,7 +311,31 @@ export class VoiceSession {
       throw new VoiceError('invalid_audio', `PCM16 audio needs an even number of bytes; got ${audio.length}. Chunk dropped.`);
     }
     if (audio.length === 0) return;
+    this.spendAudioBudget(audio.length / bytesPerSecond(config.audio_format, config.sample_rate));
     stream.push(audio, previousText);
+  }
+
+  /** Token bucket in seconds of audio: AUDIO_BURST_SECONDS deep, refilled at AUDIO_MAX_SPEED x real time. */
+  private spendAudioBudget(seconds: number): void {
+    const now = performance.now();
+    const budget = this.audioBudget ?? { seconds: AUDIO_BURST_SECONDS, at: now };
+    budget.seconds = Math.min(AUDIO_BURST_SECONDS, budget.seconds + ((now - budget.at) / 1000) * AUDIO_MAX_SPEED);
+    budget.at = now;
+    this.audioBudget = budget;
+    if (budget.seconds < seconds) {
+      throw new VoiceError('rate_limited', `Audio is arriving more than ${AUDIO_MAX_SPEED}x faster than real time (after a ${AUDIO_BURST_SECONDS} s burst); chunk dropped. Send audio as it is captured.`);
+    }
+    budget.seconds -= seconds;
+    // Backpressure first: with under 2 s of budget left, stop reading until 4 s are back, so a client
+    // streaming too fast is slowed by TCP and only frames already read can be dropped.
+    if (budget.seconds < 2 && this.deps.flow && !this.audioResume) {
+      this.pauseInput('audio');
+      this.audioResume = setTimeout(() => {
+        this.audioResume = undefined;
+        this.resumeInput('audio');
+      }, ((4 - budget.seconds) / AUDIO_MAX_SPEED) * 1000);
+      this.audioResume.unref();
+    }
   }
 
   private enqueueTurn(ready: ReadySession, text: string): void {
@@ -233,6 +364,7 @@ export class VoiceSession {
       try {
         await turn.run({
           sessionId: ready.sessionId,
+          conversationId: ready.conversationId,
           registration: ready.registration,
           ttsConfig: ready.tts,
           chat: this.deps.chat,
@@ -264,4 +396,21 @@ export class VoiceSession {
     this.deps.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     this.emit({ type: 'error', code: 'internal_error', message: 'Unexpected server error; the session is still usable.' });
   }
+}
+
+function bytesPerSecond(audioFormat: string, sampleRate: number): number {
+  return audioFormat.startsWith('ulaw') ? sampleRate : sampleRate * 2;
+}
+
+/** The client's backend section under a token's registration_id: only that id (or nothing) may be asked for. */
+function bindBackend(backend: BackendConfigDto | undefined, registrationId: string | undefined): BackendConfigDto | undefined {
+  if (!registrationId) return backend;
+  const fields = Object.entries(backend ?? {}).filter(([, value]) => value !== undefined);
+  if (fields.some(([key, value]) => key !== 'registration_id' || value !== registrationId)) {
+    throw new VoiceError(
+      'session_binding_mismatch',
+      'Your access token binds this session to a chat backend registration; send no backend section (or only the bound backend.registration_id).',
+    );
+  }
+  return Object.assign(new BackendConfigDto(), { registration_id: registrationId });
 }

@@ -1,0 +1,332 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import fc from 'fast-check';
+import { WebSocket } from 'ws';
+import { ERROR_CODES } from '@app/protocol';
+import { VoiceTestClient } from '@app/testing';
+import { ServiceProcess } from './utils/service-process.js';
+
+/**
+ * Hostile clients against the built service running as its own process (so its RSS is measured
+ * apart from the clients): fuzzed frames, an audio flood, a client that never reads, and 1,000
+ * connections at once. For each: the service's RSS stays under a bound, a concurrent text turn's
+ * first audio stays within 2x its unloaded median, and the log holds none of the canary secrets.
+ */
+const SECRET = 'canary-ws-auth-secret-7f3a9c1e5b2d4a6f8e0c';
+const SERVICE_KEY = 'canary-service-key-5d2e8b1a';
+const BACKEND_KEY = 'canary-backend-key-1c4f7a';
+/** Headroom over the warmed-up RSS any one attack may use (measured peaks are printed). */
+const RSS_HEADROOM_BYTES = 160 * 1024 * 1024;
+const FUZZ_FRAMES = 10_000;
+const MiB = 1024 * 1024;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+
+describe('hostile clients', { timeout: 300_000 }, () => {
+  let service: ServiceProcess;
+  let token: string;
+  let baselineRss = 0;
+  let baselineFirstAudioMs = 0;
+  let probe: ProbeClient;
+  const report: string[] = [];
+
+  const connect = async (): Promise<VoiceTestClient> => {
+    const client = await VoiceTestClient.connect(service.wsUrl, 15_000, { headers: { authorization: `Bearer ${token}` } });
+    await client.expect('session.ready');
+    return client;
+  };
+  const configured = async (): Promise<VoiceTestClient> => {
+    const client = await connect();
+    client.send({ type: 'session.configure' });
+    await client.nextOf('session.configured');
+    return client;
+  };
+  const firstAudioMs = () => probe.turn();
+
+  /** Runs `attack` while sampling RSS and probing turn latency; checks both bounds. */
+  const underAttack = async (name: string, attack: () => Promise<void>): Promise<void> => {
+    // The unloaded median is taken right before each attack: the machine's own load drifts.
+    const unloaded: number[] = [];
+    for (let i = 0; i < 5; i++) unloaded.push(await firstAudioMs());
+    baselineFirstAudioMs = median(unloaded);
+    const sampler = service.sampleRss(100);
+    const started = performance.now();
+    const running = attack();
+    const probes: number[] = [];
+    await sleep(300);
+    for (let i = 0; i < 5; i++) probes.push(await firstAudioMs());
+    await running;
+    const peak = await sampler.stop();
+    const latency = median(probes);
+    report.push(
+      `${name}: ${Math.round(performance.now() - started)} ms; peak RSS ${(peak / MiB).toFixed(0)} MiB (baseline ${(baselineRss / MiB).toFixed(0)}, bound ${((baselineRss + RSS_HEADROOM_BYTES) / MiB).toFixed(0)}); ` +
+        `first audio under load ${latency.toFixed(0)} ms (unloaded median ${baselineFirstAudioMs.toFixed(0)}, bound ${(2 * baselineFirstAudioMs).toFixed(0)})`,
+    );
+    assert.ok(peak < baselineRss + RSS_HEADROOM_BYTES, `${name}: peak RSS ${peak} over ${baselineRss + RSS_HEADROOM_BYTES}`);
+    assert.ok(latency <= 2 * baselineFirstAudioMs, `${name}: first audio ${latency.toFixed(0)} ms over 2x ${baselineFirstAudioMs.toFixed(0)} ms`);
+  };
+
+  before(async () => {
+    service = await ServiceProcess.start({
+      LOG_LEVEL: 'log',
+      WS_AUTH: 'token',
+      WS_AUTH_SECRET: SECRET,
+      SERVICE_API_KEY: SERVICE_KEY,
+      BACKEND_API_KEY: BACKEND_KEY,
+      MAX_SESSIONS: '2000',
+      MAX_CONNECTIONS_PER_IP: '2000',
+      MAX_CONFIGURES_PER_IP_PER_MINUTE: '5000',
+      MAX_MESSAGES_PER_SECOND: '5000',
+      WS_SEND_HIGH_WATER_BYTES: '65536',
+      WS_SLOW_CLIENT_TIMEOUT_MS: '2000',
+      MAX_QUEUED_TURNS: '10',
+    });
+    const minted = await fetch(`${service.httpUrl}/v1/voice/tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${SERVICE_KEY}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ ttl_seconds: 3600, sub: 'hostile-suite' }),
+    });
+    token = ((await minted.json()) as { token: string }).token;
+    probe = await ProbeClient.start(service.wsUrl, token);
+    for (let i = 0; i < 5; i++) await firstAudioMs(); // warm up workers and JIT
+    baselineRss = await service.rss();
+  });
+
+  after(async () => {
+    await probe?.stop();
+    await service?.stop();
+    console.log(`hostile-clients figures:\n  ${report.join('\n  ')}`);
+    const log = service?.output ?? '';
+    for (const canary of [SECRET, SERVICE_KEY, BACKEND_KEY, token]) assert.ok(!log.includes(canary), 'a canary secret reached the log');
+    assert.match(log, /sub: "hostile-suite"/, 'the token principal is logged');
+  });
+
+  it(`answers ${FUZZ_FRAMES} fuzzed frames each with one documented error, and every session stays usable`, async () => {
+    const frames = fc.sample(hostileFrame(), { numRuns: FUZZ_FRAMES, seed: Number(process.env['FUZZ_SEED'] ?? Date.now() % 1_000_000) });
+    const connections = 10;
+    const clients = await Promise.all(Array.from({ length: connections }, (_, index) => (index % 2 === 1 ? configured() : connect())));
+    const started = performance.now();
+    await underAttack(`fuzz (${FUZZ_FRAMES} frames over ${connections} sessions)`, async () => {
+      await Promise.all(
+        clients.map(async (client, index) => {
+          const isConfigured = index % 2 === 1;
+          const mine = frames.filter((_, i) => i % connections === index).map((frame) => (isConfigured && typeof frame !== 'string' ? oddLength(frame) : frame));
+          for (const frame of mine) {
+            client.sendRaw(frame);
+            if (client.socket.bufferedAmount > 256 * 1024) await sleep(5);
+          }
+          let answered = 0;
+          const deadline = Date.now() + 60_000;
+          while (answered < mine.length && Date.now() < deadline) {
+            const error = await client.nextOf('error', { timeoutMs: 10_000 });
+            assert.ok(Object.hasOwn(ERROR_CODES, error.code), `undocumented code ${error.code}`);
+            assert.ok(error.message.length > 10);
+            answered += Number(/\(repeated (\d+) more times?/.exec(error.message)?.[1] ?? 1);
+          }
+          assert.equal(answered, mine.length, 'every frame answered exactly once');
+        }),
+      );
+    });
+    report.push(`fuzz: ${FUZZ_FRAMES} frames sent and answered in ${Math.round(performance.now() - started)} ms`);
+    // Every fuzzed session is still usable.
+    await Promise.all(
+      clients.map(async (client, index) => {
+        if (index % 2 === 0) {
+          client.send({ type: 'session.configure' });
+          await client.nextOf('session.configured');
+        }
+        client.send({ type: 'text.prompt', text: 'still there?' });
+        await client.nextOf('assistant.message', { timeoutMs: 30_000 });
+        await client.close();
+      }),
+    );
+  });
+
+  it('survives a 64 MiB audio flood sent as fast as the socket allows', async () => {
+    const client = await configured();
+    let queued = 0;
+    await underAttack('64 MiB audio flood', async () => {
+      const chunk = Buffer.alloc(32_000); // 1 s of 16 kHz PCM16 silence
+      const deadline = Date.now() + 12_000;
+      // As fast as the socket takes it, keeping at most 8 MiB queued on the client side.
+      while (queued < 64 * MiB && Date.now() < deadline) {
+        if (client.socket.bufferedAmount > 8 * MiB) {
+          await sleep(20);
+          continue;
+        }
+        client.socket.send(chunk);
+        queued += chunk.length;
+      }
+    });
+    const taken = queued - client.socket.bufferedAmount;
+    report.push(`flood: ${(queued / MiB).toFixed(1)} MiB offered in 12 s, the server read ${(taken / MiB).toFixed(1)} MiB (kernel buffers included) and paused reading`);
+    assert.ok(taken < 48 * MiB, 'the server stops reading audio that arrives far faster than real time');
+    client.socket.terminate();
+  });
+
+  it('closes a client that never reads during long replies', async () => {
+    await underAttack('never-reading client', async () => {
+      const client = await configured();
+      const raw = (client.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
+      raw.pause();
+      const long = 'Please repeat this long sentence about the quiet harbour at dawn and the boats. '.repeat(3);
+      for (let i = 0; i < 10; i++) client.send({ type: 'text.prompt', text: `${i} ${long}` });
+      const deadline = Date.now() + 90_000;
+      while (!service.output.includes('client stopped reading') && Date.now() < deadline) await sleep(200);
+      raw.resume();
+      const closed = await client.whenClosed();
+      assert.equal(closed.code, 4008);
+    });
+  });
+
+  it('takes 1,000 connections opened at once', async () => {
+    await underAttack('1,000 connections at once', async () => {
+      const sockets = await Promise.all(
+        Array.from(
+          { length: 1000 },
+          () =>
+            new Promise<WebSocket>((resolve, reject) => {
+              const ws = new WebSocket(service.wsUrl, { headers: { authorization: `Bearer ${token}` }, perMessageDeflate: false });
+              ws.once('message', () => resolve(ws));
+              ws.once('error', reject);
+            }),
+        ),
+      );
+      assert.equal(sockets.length, 1000);
+      // Some of them configure at once too (each opens a recognition stream).
+      await Promise.all(
+        sockets.slice(0, 20).map(
+          (ws) =>
+            new Promise<void>((resolve) => {
+              ws.on('message', (data) => {
+                if ((JSON.parse(data.toString()) as { type: string }).type === 'session.configured') resolve();
+              });
+              ws.send(JSON.stringify({ type: 'session.configure' }));
+            }),
+        ),
+      );
+      await Promise.all(sockets.map((ws) => new Promise((resolve) => (ws.once('close', resolve), ws.close()))));
+    });
+  });
+});
+
+/**
+ * The session whose latency is measured, in a worker thread: its timings are not delayed by the
+ * attack traffic this test process generates on its own event loop.
+ */
+class ProbeClient {
+  private constructor(private readonly worker: Worker) {}
+
+  static async start(url: string, token: string): Promise<ProbeClient> {
+    const worker = new Worker(PROBE_SOURCE, { eval: true, workerData: { url, token } });
+    await new Promise<void>((resolve, reject) => {
+      worker.once('error', reject);
+      worker.once('message', (message: { ready?: boolean; error?: unknown }) => (message.ready ? resolve() : reject(new Error(JSON.stringify(message)))));
+    });
+    return new ProbeClient(worker);
+  }
+
+  /** One text turn: ms from text.prompt to its first reply audio (the turn is read to its end). */
+  turn(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('probe turn timed out')), 30_000);
+      this.worker.once('message', (message: { firstAudioMs?: number; error?: unknown }) => {
+        clearTimeout(timer);
+        if (message.firstAudioMs === undefined) reject(new Error(JSON.stringify(message)));
+        else resolve(message.firstAudioMs);
+      });
+      this.worker.postMessage('turn');
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.worker.terminate();
+  }
+}
+
+const PROBE_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const { WebSocket } = require('ws');
+const ws = new WebSocket(workerData.url, { headers: { authorization: 'Bearer ' + workerData.token }, perMessageDeflate: false });
+let started = 0;
+let first;
+ws.on('message', (data) => {
+  const event = JSON.parse(data.toString());
+  if (event.type === 'session.ready') ws.send(JSON.stringify({ type: 'session.configure' }));
+  else if (event.type === 'session.configured') parentPort.postMessage({ ready: true });
+  else if (event.type === 'assistant.audio.chunk' && first === undefined) first = performance.now() - started;
+  else if (event.type === 'assistant.audio.end') parentPort.postMessage({ firstAudioMs: first });
+  else if (event.type === 'error') parentPort.postMessage({ error: event });
+});
+ws.on('error', (error) => parentPort.postMessage({ error: String(error) }));
+parentPort.on('message', () => {
+  first = undefined;
+  started = performance.now();
+  ws.send(JSON.stringify({ type: 'text.prompt', text: 'hello' }));
+});
+`;
+
+/** A binary frame made odd-length (not whole PCM16 samples), so a configured session must refuse it. */
+function oddLength(frame: Buffer): Buffer {
+  return frame.length % 2 === 1 ? frame : Buffer.concat([frame, Buffer.from([1])]);
+}
+
+/**
+ * Frames every one of which must be refused with exactly one error: non-JSON text, JSON that is not
+ * an object, objects without a known type, and each message type (every DTO, nested sections
+ * included) with fuzzed field values plus one field no DTO declares; and binary frames of any size.
+ */
+function hostileFrame(): fc.Arbitrary<string | Buffer> {
+  const value = fc.jsonValue({ maxDepth: 2 });
+  const junkKey = fc.string({ minLength: 1, maxLength: 10 }).map((key) => `x_${key}`);
+  const maybe = <T>(arb: fc.Arbitrary<T>) => fc.oneof(arb, value);
+  const backend = fc.record(
+    { registration_id: maybe(fc.string()), provider: maybe(fc.string()), api_key: maybe(fc.string()), model: maybe(fc.string()), base_url: maybe(fc.webUrl()), system_prompt: maybe(fc.string()) },
+    { requiredKeys: [] },
+  );
+  const stt = fc.record(
+    {
+      provider: maybe(fc.constantFrom('local', 'elevenlabs')),
+      sample_rate: maybe(fc.constantFrom(8000, 16000, 24000, 48000)),
+      audio_format: maybe(fc.constantFrom('pcm_16000', 'ulaw_8000')),
+      vad_threshold: maybe(fc.double()),
+      commit_strategy: maybe(fc.constantFrom('vad', 'manual')),
+      min_speech_duration_ms: maybe(fc.integer()),
+    },
+    { requiredKeys: [] },
+  );
+  const tts = fc.record({ provider: maybe(fc.string()), voice_id: maybe(fc.string()), output_format: maybe(fc.string()), voice_settings: maybe(fc.record({ speed: maybe(fc.double()) }, { requiredKeys: [] })) }, { requiredKeys: [] });
+  const bodies: Array<[string, fc.Arbitrary<Record<string, unknown>>]> = [
+    ['session.configure', fc.record({ session_id: maybe(fc.string()), backend: maybe(backend), stt: maybe(stt), tts: maybe(tts) }, { requiredKeys: [] })],
+    ['audio.append', fc.record({ audio: maybe(fc.base64String()), sample_rate: value, previous_text: maybe(fc.string()) }, { requiredKeys: [] })],
+    ['audio.commit', fc.constant({})],
+    ['text.prompt', fc.record({ text: maybe(fc.string()) }, { requiredKeys: [] })],
+  ];
+  const invalidMessage = fc.oneof(
+    ...bodies.map(([type, body]) => fc.tuple(body, junkKey, value).map(([fields, key, junk]) => JSON.stringify({ type, ...fields, [key]: junk }))),
+  );
+  return fc.oneof(
+    { weight: 6, arbitrary: invalidMessage },
+    { weight: 1, arbitrary: fc.string({ maxLength: 200 }).filter((text) => !parsesToObject(text)) },
+    { weight: 1, arbitrary: value.filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v)) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .tuple(fc.dictionary(fc.string({ maxLength: 12 }), value, { maxKeys: 4 }), fc.oneof(fc.string({ maxLength: 16 }), value))
+        .filter(([, type]) => !bodies.some(([known]) => known === type))
+        .map(([object, type]) => JSON.stringify({ ...object, type })),
+    },
+    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 4000 }).map((bytes) => Buffer.from(bytes)) },
+  );
+}
+
+function parsesToObject(text: string): boolean {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed);
+  } catch {
+    return false;
+  }
+}

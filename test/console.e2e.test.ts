@@ -13,7 +13,7 @@ import { validateServerEvent } from '@app/protocol';
 import { normalizeWords, readSharedRecording, SHARED_RECORDINGS, silence, synthesizeSpeech, wordErrorRate } from '@app/testing';
 import { openChromium, type BrowserSession } from './utils/browser.js';
 import { startTestApp, type TestApp } from './utils/test-app.js';
-import type * as ConsolePcm from '../src/console/web/pcm.js';
+import type * as ConsolePcm from '../packages/client/src/pcm.js';
 
 /** What `window.__voiceConsole.state()` returns (src/console/web/main.ts). */
 interface ConsoleState {
@@ -192,8 +192,8 @@ describe('browser console at /test, in Chromium', () => {
         const message = JSON.parse(data.toString()) as { type: string; text?: string };
         if (message.type === 'session.configure') send({ type: 'session.configured', session_id: 'mp3-provider' });
         if (message.type !== 'text.prompt') return;
-        send({ type: 'assistant.started', text: message.text });
-        send({ type: 'assistant.message', text: 'This reply came as one MP3 file.', metadata: {} });
+        send({ type: 'assistant.started', text: message.text, turn_id: 1 });
+        send({ type: 'assistant.message', text: 'This reply came as one MP3 file.', metadata: {}, turn_id: 1 });
         send({ type: 'assistant.audio', audio: mp3.toString('base64'), content_type: 'audio/mpeg', output_format: 'mp3_22050_32' });
       });
     });

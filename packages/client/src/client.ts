@@ -84,6 +84,23 @@ export class VoiceClientError extends Error {
 }
 
 const OPEN = 1;
+/** Error codes that answer a `session.configure` (others belong to turns or audio). */
+const CONFIGURE_ERRORS = new Set<string>([
+  'invalid_json',
+  'invalid_message',
+  'already_configured',
+  'frontend_backend_auth_forbidden',
+  'backend_not_configured',
+  'registration_failed',
+  'unknown_registration',
+  'backend_unavailable',
+  'backend_timeout',
+  'unsupported_output_format',
+  'unsupported_language',
+  'provider_unavailable',
+  'stt_unavailable',
+  'internal_error',
+]);
 
 /**
  * A Voice Layer session over one WebSocket: typed events in, typed messages out, the conversation
@@ -332,7 +349,7 @@ export class VoiceClient extends Emitter<VoiceClientEvents> {
         this.player?.stop(event.turn_id);
         break;
       case 'error':
-        if (this.pendingConfigure && !this.configured) {
+        if (this.pendingConfigure && CONFIGURE_ERRORS.has(event.code)) {
           this.pendingConfigure.reject(new VoiceClientError(`${event.code}: ${event.message}`, event.code));
           this.pendingConfigure = undefined;
         }

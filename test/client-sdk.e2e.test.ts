@@ -43,7 +43,7 @@ async function standIn(options: { refuse?: number } = {}) {
     socket.on('message', (data) => {
       const message = JSON.parse(String(data)) as Record<string, unknown>;
       received.push(message);
-      if (message['type'] === 'session.configure') send({ type: 'session.configured', session_id: (message['session_id'] as string | undefined) ?? `generated-${++sessions}` });
+      if (message['type'] === 'session.configure') send({ type: 'session.configured', session_id: (message['session_id']) ?? `generated-${++sessions}` });
     });
   });
   await new Promise((resolve) => server.once('listening', resolve));

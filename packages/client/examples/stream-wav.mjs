@@ -3,6 +3,7 @@
 // speech, prints the transcript and the reply, and saves the spoken reply as a WAV file.
 //
 //   node stream-wav.mjs ws://localhost:3000/v1/voice/ws question.wav reply.wav [--token JWT]
+import { Buffer } from 'node:buffer';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { VoiceClient } from '@voice-layer/client/node';
 

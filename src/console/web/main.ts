@@ -83,12 +83,24 @@ client.on('session.configured', (event) => {
   conversation.note(`Session ${event.session_id} configured.`);
 });
 client.on('stt.session_started', () => refresh());
-client.on('user.speech_started', () => log.mark(performance.now(), 'speech start'));
-client.on('transcript.partial', (event) => conversation.partial(event.text));
+/** Whether the current user turn has set the log's time mark (speech start, or its first partial). */
+let turnMarked = false;
+client.on('user.speech_started', () => {
+  log.mark(performance.now(), 'speech start');
+  turnMarked = true;
+});
+client.on('transcript.partial', (event) => {
+  if (!turnMarked && event.text) {
+    log.mark(performance.now(), 'first partial transcript');
+    turnMarked = true;
+  }
+  conversation.partial(event.text);
+});
 client.on('transcript.committed', (event) => {
   const at = performance.now();
   const speechEndAt = lastVoicedAt !== undefined && lastVoicedAt > lastCommitAt ? lastVoicedAt : undefined;
   lastCommitAt = at;
+  turnMarked = false;
   if (event.text) conversation.addUserTurn('voice', event.text, at, speechEndAt);
   else {
     conversation.clearPartial();

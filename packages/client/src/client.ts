@@ -60,7 +60,7 @@ export interface ConnectOptions {
    * `voice-layer.v1` (browsers cannot set headers). A function is called before every (re)connect,
    * so an expired token can be refreshed.
    */
-  token?: string | (() => string | Promise<string>);
+  token?: string | (() => string | Promise<string>) | undefined;
 }
 
 export interface VoiceClientOptions {

@@ -222,7 +222,43 @@ describe('@voice-layer/client against the service', () => {
       await new Promise((resolve) => pages.close(resolve));
     }
   });
+
+  it('Chromium: the microphone explains an insecure page instead of failing obscurely', async () => {
+    // voice.test maps to loopback, but unlike 127.0.0.1 or localhost it is not a secure context over http.
+    const pages = createServer((_request, response) => response.writeHead(200, { 'content-type': 'text/html' }).end(INSECURE_PAGE));
+    await new Promise<void>((resolve) => pages.listen(0, '127.0.0.1', resolve));
+    const port = (pages.address() as AddressInfo).port;
+    const sdk = createServer((request, response) => {
+      const file = /^\/sdk\/([a-z-]+\.js)$/.exec(request.url ?? '')?.[1];
+      if (file && existsSync(join(PACKAGE_DIST, file))) response.writeHead(200, { 'content-type': 'text/javascript', 'access-control-allow-origin': '*' }).end(readFileSync(join(PACKAGE_DIST, file)));
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => sdk.listen(0, '127.0.0.1', resolve));
+    const session = await openChromium({ args: ['--host-resolver-rules=MAP voice.test 127.0.0.1'] });
+    try {
+      await session.page.goto(`http://voice.test:${port}/`);
+      const outcome = await session.page.evaluate(async (sdkPort) => {
+        const { Microphone } = (await import(`http://127.0.0.1:${sdkPort}/sdk/index.js`)) as { Microphone: new () => { start(options: object): Promise<void> } };
+        try {
+          await new Microphone().start({ sampleRate: 16000, onFrame: () => undefined });
+          return { secure: window.isSecureContext, error: null };
+        } catch (error) {
+          return { secure: window.isSecureContext, error: { name: (error as Error).name, code: (error as { code?: string }).code, message: (error as Error).message } };
+        }
+      }, (sdk.address() as AddressInfo).port);
+      assert.equal(outcome.secure, false);
+      assert.equal(outcome.error?.name, 'MicrophoneError');
+      assert.equal(outcome.error?.code, 'insecure_origin');
+      assert.match(outcome.error?.message ?? '', /secure pages.*http:\/\/voice\.test.*https:\/\/.*localhost/);
+    } finally {
+      await session.close();
+      await new Promise((resolve) => pages.close(resolve));
+      await new Promise((resolve) => sdk.close(resolve));
+    }
+  });
 });
+
+const INSECURE_PAGE = '<!doctype html><meta charset="utf-8"><title>insecure</title><link rel="icon" href="data:,">';
 
 /** The minimal page: the package's public API only. */
 const SDK_PAGE = `<!doctype html><meta charset="utf-8"><title>sdk</title><link rel="icon" href="data:,">

@@ -168,6 +168,12 @@ export class VoiceClient extends Emitter<VoiceClientEvents> {
   /** Opens the socket; resolves with `session.ready`, rejects if the first connection fails. */
   async connect(url: string, options: ConnectOptions = {}): Promise<SessionReadyEvent> {
     this.close();
+    if (this.socket) {
+      // A new session replaces the old one at once: its audio and state go with it.
+      this.socket = undefined;
+      this.player?.stop();
+      this.feed({ type: 'socket.closed' });
+    }
     this.closedByUser = false;
     this.url = url;
     this.token = options.token;

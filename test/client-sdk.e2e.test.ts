@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -254,6 +254,53 @@ describe('@voice-layer/client against the service', () => {
       await session.close();
       await new Promise((resolve) => pages.close(resolve));
       await new Promise((resolve) => sdk.close(resolve));
+    }
+  });
+
+  it('Chromium: the plain-JS example of FRONTEND_HANDOFF.md runs as written', async () => {
+    const handoff = readFileSync(join(ROOT, 'FRONTEND_HANDOFF.md'), 'utf8');
+    const example = /^### Plain JavaScript$[\s\S]*?```html\n([\s\S]*?)```/m.exec(handoff)?.[1];
+    assert.ok(example, 'the handoff has the example');
+    // The page and node_modules/@voice-layer/client as an app would serve them; the voice socket is
+    // passed through to the service, so the example's own-origin URL works.
+    const service = new URL(testApp.httpUrl);
+    const app = createServer((request, response) => {
+      const path = new URL(request.url ?? '/', 'http://x').pathname;
+      const file = /^\/node_modules\/@voice-layer\/client\/dist\/([a-z-]+\.js)$/.exec(path)?.[1];
+      if (path === '/') response.writeHead(200, { 'content-type': 'text/html' }).end(`<!doctype html><meta charset="utf-8"><link rel="icon" href="data:,">${example}`);
+      else if (file && existsSync(join(PACKAGE_DIST, file))) response.writeHead(200, { 'content-type': 'text/javascript' }).end(readFileSync(join(PACKAGE_DIST, file)));
+      else response.writeHead(404).end();
+    });
+    app.on('upgrade', (request: IncomingMessage, socket: Socket, head: Buffer) => {
+      const upstream = connect(Number(service.port), service.hostname, () => {
+        const headers = Object.entries(request.headers).map(([name, value]) => `${name}: ${String(value)}`);
+        upstream.write(`${request.method} ${request.url} HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`);
+        upstream.write(head);
+        upstream.pipe(socket).pipe(upstream);
+      });
+      upstream.on('error', () => socket.destroy());
+      socket.on('error', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const wavPath = join(dir, 'prompt-16k.wav');
+    writeFileSync(wavPath, encodeWav({ sampleRate: 16000, samples: pcm16Samples(Buffer.concat([silence(1), await synthesizeSpeech(flite, PROMPT, 16000), silence(3)])) }));
+    const session = await openChromium({ fakeMicrophone: wavPath });
+    try {
+      const { page } = session;
+      await page.goto(`http://127.0.0.1:${(app.address() as AddressInfo).port}/`);
+      await page.click('#talk');
+      await page.waitForFunction(() => /^assistant: /m.test(document.getElementById('log')?.textContent ?? ''), undefined, { timeout: 45_000 });
+      const log = (await page.textContent('#log')) ?? '';
+      const heard = /^you: (.*)$/m.exec(log)?.[1];
+      assert.ok(heard !== undefined, log);
+      assert.ok(wordErrorRate(PROMPT, heard) <= 0.25, `heard "${heard}"`);
+      assert.ok(log.includes(`assistant: ${localReply(heard)}`), log);
+      await page.waitForFunction(() => document.getElementById('state')?.textContent === 'listening', undefined, { timeout: 30_000 });
+      assert.deepEqual(session.problems, []);
+    } finally {
+      await session.close();
+      app.closeAllConnections();
+      await new Promise((resolve) => app.close(resolve));
     }
   });
 });

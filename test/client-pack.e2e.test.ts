@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
@@ -54,6 +54,24 @@ async function main(): Promise<void> {
 void main();
 `;
 
+const REACT_SHIM = `
+declare module 'react' {
+  export function useRef<T>(initial: T): { current: T };
+  export function useState<T>(initial: T): [T, (next: T | ((previous: T) => T)) => void];
+  export function useEffect(effect: () => void | (() => void), deps?: unknown[]): void;
+}
+declare module 'react/jsx-runtime' {
+  export namespace JSX {
+    type Element = object;
+    interface IntrinsicElements { [name: string]: { [attribute: string]: unknown } }
+    interface IntrinsicAttributes { key?: unknown }
+  }
+  export function jsx(type: unknown, props: unknown, key?: unknown): JSX.Element;
+  export function jsxs(type: unknown, props: unknown, key?: unknown): JSX.Element;
+  export const Fragment: unknown;
+}
+`;
+
 describe('@voice-layer/client tarball', () => {
   it('packs a clean file list, installs offline into an empty folder, and its types compile in a strict project', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'voice-layer-pack-'));
@@ -72,9 +90,16 @@ describe('@voice-layer/client tarball', () => {
       writeFileSync(join(app, 'package.json'), JSON.stringify({ name: 'consumer', private: true, type: 'module' }));
       await run('npm', ['install', join(dir, packed!.filename), '--offline', '--no-audit', '--no-fund', '--ignore-scripts'], { cwd: app });
       writeFileSync(join(app, 'main.ts'), CONSUMER);
+      // The React example of FRONTEND_HANDOFF.md, against a minimal stand-in for React's types (no
+      // React here, offline): it checks the example's use of the SDK, not React.
+      const handoff = readFileSync(join(ROOT, 'FRONTEND_HANDOFF.md'), 'utf8');
+      const react = /^### React$[\s\S]*?```tsx\n([\s\S]*?)```/m.exec(handoff)?.[1];
+      assert.ok(react, 'the handoff has the React example');
+      writeFileSync(join(app, 'voice-chat.tsx'), react);
+      writeFileSync(join(app, 'react-shim.d.ts'), REACT_SHIM);
       writeFileSync(
         join(app, 'tsconfig.json'),
-        JSON.stringify({ compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023', 'dom'], strict: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, noEmit: true, types: [] }, files: ['main.ts'] }),
+        JSON.stringify({ compilerOptions: { target: 'es2022', module: 'nodenext', moduleResolution: 'nodenext', lib: ['es2023', 'dom'], strict: true, noUncheckedIndexedAccess: true, exactOptionalPropertyTypes: true, noEmit: true, types: [], jsx: 'react-jsx' }, files: ['main.ts', 'voice-chat.tsx', 'react-shim.d.ts'] }),
       );
       await run(process.execPath, [TSC, '-p', app]).catch((error: { stdout?: string }) => assert.fail(`the consumer does not compile:\n${error.stdout}`));
       // The browser entry loads anywhere (nothing touches the DOM at import time).

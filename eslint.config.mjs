@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'src/console/web/**/*.js', 'libs/engines/src/stt/narrowband-model.ts'] },
+  { ignores: ['dist/**', 'node_modules/**', 'packages/*/dist/**', 'packages/client/src/protocol.d.ts', 'src/console/web/**/*.js', 'libs/engines/src/stt/narrowband-model.ts'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommendedTypeChecked,
   {
@@ -33,5 +33,5 @@ export default tseslint.config(
     },
   },
   { files: ['**/*.mjs'], ...tseslint.configs.disableTypeChecked },
-  { files: ['scripts/**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly' } } },
+  { files: ['scripts/**/*.mjs', 'packages/*/scripts/**/*.mjs', 'packages/*/examples/**/*.mjs'], languageOptions: { globals: { process: 'readonly', console: 'readonly', setTimeout: 'readonly', clearTimeout: 'readonly', URL: 'readonly' } } },
 );

@@ -13,14 +13,16 @@ import { validateServerEvent } from '@app/protocol';
 import { normalizeWords, readSharedRecording, SHARED_RECORDINGS, silence, synthesizeSpeech, wordErrorRate } from '@app/testing';
 import { openChromium, type BrowserSession } from './utils/browser.js';
 import { startTestApp, type TestApp } from './utils/test-app.js';
-import type * as ConsolePcm from '../src/console/web/pcm.js';
+import type * as ConsolePcm from '../packages/client/src/pcm.js';
 
 /** What `window.__voiceConsole.state()` returns (src/console/web/main.ts). */
 interface ConsoleState {
   connection: string;
+  voiceState: string;
+  stateHistory: string[];
   stt?: { sample_rate: number; audio_format: string };
   mic: { active: boolean; deviceRate?: number; frames: number; bytes: number };
-  playback: { chunks: number; blobs: number; seconds: number; underruns: number; outputPeak: number; format: string | null; contextRate: number | null };
+  playback: { chunks: number; blobs: number; seconds: number; underruns: number; outputPeak: number; format: string | null; contextRate: number | null; queuedSeconds: number };
   turns: Array<{
     source: 'voice' | 'text';
     userText: string;
@@ -28,6 +30,9 @@ interface ConsoleState {
     audioChunks: number;
     audioSeconds: number;
     audioDone: boolean;
+    streaming?: boolean;
+    interrupted?: { reason: string; played_ms: number; heard_text: string };
+    metrics?: Record<string, unknown>;
     error?: string;
     timings: { speechEndToTranscript?: number; transcriptToReply?: number; replyToFirstAudio?: number; total?: number };
   }>;
@@ -192,8 +197,8 @@ describe('browser console at /test, in Chromium', () => {
         const message = JSON.parse(data.toString()) as { type: string; text?: string };
         if (message.type === 'session.configure') send({ type: 'session.configured', session_id: 'mp3-provider' });
         if (message.type !== 'text.prompt') return;
-        send({ type: 'assistant.started', text: message.text });
-        send({ type: 'assistant.message', text: 'This reply came as one MP3 file.', metadata: {} });
+        send({ type: 'assistant.started', text: message.text, turn_id: 1 });
+        send({ type: 'assistant.message', text: 'This reply came as one MP3 file.', metadata: {}, turn_id: 1 });
         send({ type: 'assistant.audio', audio: mp3.toString('base64'), content_type: 'audio/mpeg', output_format: 'mp3_22050_32' });
       });
     });
@@ -213,6 +218,90 @@ describe('browser console at /test, in Chromium', () => {
       assert.equal(played.playback.format, 'mp3_22050_32');
       assert.ok(Math.abs(played.playback.seconds - speech.length / 2 / 22050) < 0.15, `${played.playback.seconds} s decoded`);
       await until(session, 'mp3 audible', (s) => s.playback.outputPeak > AUDIBLE);
+      assert.deepEqual(session.problems, []);
+    } finally {
+      await session.close();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it('shows a streaming reply growing, stops it with Stop (assistant.cancel), strikes the unheard part and shows turn.metrics', async () => {
+    // A stand-in voice server for the streaming and barge-in events; its events must pass the contract.
+    const REPLY = ['Once upon ', 'a time there ', 'was a long story.'];
+    const received: Array<{ type: string; at: number; [field: string]: unknown }> = [];
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    server.on('connection', (socket) => {
+      const send = (event: Record<string, unknown>) => socket.send(JSON.stringify(validateServerEvent(event)));
+      send({ type: 'session.ready', message: 'stand-in' });
+      socket.on('message', (data) => {
+        const message = JSON.parse(data.toString()) as { type: string; text?: string };
+        received.push({ ...message, at: Date.now() });
+        if (message.type === 'session.configure') send({ type: 'session.configured', session_id: 'streaming-stand-in' });
+        if (message.type === 'assistant.cancel') {
+          const played = received.filter((m) => m.type === 'assistant.audio.played').at(-1);
+          send({ type: 'assistant.interrupted', turn_id: 1, reason: 'client_cancel', played_ms: Number(played?.['played_ms'] ?? 0), heard_text: 'Once upon a time' });
+          send({ type: 'turn.metrics', turn_id: 1, outcome: 'interrupted', backend_first_byte_ms: 12, user_to_first_audio_ms: 150 });
+        }
+        if (message.type !== 'text.prompt') return;
+        void (async () => {
+          send({ type: 'assistant.started', text: message.text, turn_id: 1 });
+          for (const piece of REPLY) {
+            send({ type: 'assistant.message.delta', turn_id: 1, text: piece });
+            await new Promise((resolve) => setTimeout(resolve, 400));
+          }
+          send({ type: 'assistant.message', text: REPLY.join(''), metadata: {}, turn_id: 1 });
+          const format = { content_type: 'application/octet-stream', output_format: 'pcm_16000' };
+          send({ type: 'assistant.audio.start', turn_id: 1, ...format });
+          // 4 s of a 440 Hz tone in 160 ms chunks, sent at once: still playing when Stop is clicked.
+          const tone = Buffer.alloc(16000 * 2 * 4);
+          for (let i = 0; i < tone.length / 2; i++) tone.writeInt16LE(Math.round(8000 * Math.sin((2 * Math.PI * 440 * i) / 16000)), i * 2);
+          for (let index = 1, offset = 0; offset < tone.length; index++, offset += 5120) {
+            send({ type: 'assistant.audio.chunk', turn_id: 1, audio: tone.subarray(offset, offset + 5120).toString('base64'), chunk_index: index, ...format });
+          }
+        })();
+      });
+    });
+    const session = await openChromium();
+    try {
+      const { page } = session;
+      await page.goto(`${testApp.httpUrl}/test`);
+      await page.waitForFunction(() => (document.getElementById('configure') as HTMLTextAreaElement).value.length > 0);
+      await page.fill('#ws-url', `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/voice/ws`);
+      await page.click('#connect');
+      await until(session, 'connected', (s) => s.connection === 'connected');
+      await page.click('#send-configure');
+      await until(session, 'configured', (s) => s.connection === 'configured');
+      await page.fill('#prompt', 'tell me a story');
+      await page.click('#send-prompt');
+      const growing = await until(session, 'reply growing', (s) => s.turns[0]?.replyText === 'Once upon a time there ');
+      assert.equal(growing.turns[0]!.streaming, true);
+      assert.equal(await page.textContent('.bubble.assistant .text'), 'Once upon a time there ');
+      await until(session, 'speaking', (s) => s.voiceState === 'speaking');
+      await new Promise((resolve) => setTimeout(resolve, 700));
+      assert.equal(await page.isDisabled('#stop'), false);
+      await page.click('#stop');
+      const stopped = await until(session, 'interrupted and back to listening', (s) => s.turns[0]?.interrupted !== undefined && s.voiceState === 'listening' && s.turns[0].metrics !== undefined);
+      assert.deepEqual(stopped.stateHistory, ['idle', 'listening', 'thinking', 'speaking', 'listening']);
+      assert.equal(stopped.playback.queuedSeconds, 0, 'the rest of the reply was dropped');
+      assert.equal(await page.textContent('.bubble.assistant .unheard'), ' there was a long story.');
+      assert.match((await page.textContent('.server-metrics')) ?? '', /interrupted.*backend first byte12 ms.*user → first audio150 ms/);
+
+      const cancel = received.find((m) => m.type === 'assistant.cancel');
+      assert.ok(cancel, 'Stop sent assistant.cancel');
+      const reports = received.filter((m) => m.type === 'assistant.audio.played');
+      assert.ok(reports.filter((m) => m.at < cancel.at).length >= 2, `${reports.length} progress reports while playing`);
+      assert.ok(reports.every((m) => m['turn_id'] === 1));
+      const last = reports.at(-1)!;
+      assert.ok(Number(last['played_ms']) >= 500 && Number(last['played_ms']) < 3000, `played_ms ${String(last['played_ms'])} when stopped`);
+      assert.ok(last.at - cancel.at < 200, 'the final report came at once with the stop');
+
+      const chunkRows = page.locator('#log tr[data-kind="chunk"]');
+      assert.ok((await chunkRows.count()) > 10, 'chunk rows are logged');
+      assert.equal(await page.locator('#log tr[data-kind="chunk"]:visible').count(), 0, 'and hidden by default');
+      await page.check('#show-chunks');
+      assert.ok((await page.locator('#log tr[data-kind="chunk"]:visible').count()) > 10);
+      assert.match((await page.locator('#log .time').first().textContent()) ?? '', /^[+-]\d+\.\d{3} s$/);
+      await session.screenshot('console-interrupted-turn');
       assert.deepEqual(session.problems, []);
     } finally {
       await session.close();

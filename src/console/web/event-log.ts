@@ -5,9 +5,10 @@ type Kind = 'server' | 'client' | 'error' | 'chunk' | 'mic';
 const MAX_ROWS = 2000;
 
 /**
- * The raw event log: every frame in and out with its time, filterable by text, with reply audio
- * chunks and microphone frames on switches. Audio payloads are shown by size; click a row for the
- * whole message.
+ * The raw event log: every frame in and out with its time relative to the start of the turn (the
+ * clock time on hover), filterable by text, with reply audio chunks (and playback reports) and
+ * microphone frames on switches, both off by default. Audio payloads are shown by size; click a row
+ * for the whole message.
  */
 export class EventLog {
   private readonly body = byId<HTMLTableElement>('log').tBodies[0]!;
@@ -16,6 +17,8 @@ export class EventLog {
   private readonly showMic = byId<HTMLInputElement>('show-mic');
   private readonly scroller = byId('log-scroll');
   private count = 0;
+  /** Where relative times count from: the start of the current turn (or of the connection). */
+  private anchor = { at: performance.now(), label: 'page load' };
 
   constructor() {
     for (const input of [this.filter, this.showChunks, this.showMic]) input.addEventListener('input', () => this.applyFilter());
@@ -26,17 +29,23 @@ export class EventLog {
     return this.count;
   }
 
+  /** Times from now on count from `at` (a turn started: speech, a prompt, a commit). */
+  mark(at: number, label: string): void {
+    this.anchor = { at, label };
+  }
+
   server(event: { type: string }, at: number): void {
     const kind: Kind = event.type === 'error' ? 'error' : event.type === 'assistant.audio.chunk' ? 'chunk' : 'server';
     this.add(at, '↓', event.type, kind, event);
   }
 
-  client(message: Record<string, unknown> | ArrayBuffer, at: number): void {
-    if (message instanceof ArrayBuffer) {
-      this.add(at, '↑', 'binary audio', 'mic', { bytes: message.byteLength });
+  client(message: { type: string } | { binary_bytes: number }, at: number): void {
+    if ('binary_bytes' in message) {
+      this.add(at, '↑', 'binary audio', 'mic', { bytes: message.binary_bytes });
       return;
     }
-    this.add(at, '↑', String(message['type']), message['type'] === 'audio.append' ? 'mic' : 'client', message);
+    const kind: Kind = message.type === 'audio.append' ? 'mic' : message.type === 'assistant.audio.played' ? 'chunk' : 'client';
+    this.add(at, '↑', message.type, kind, message);
   }
 
   note(text: string): void {
@@ -47,12 +56,12 @@ export class EventLog {
     const stick = this.scroller.scrollHeight - this.scroller.scrollTop - this.scroller.clientHeight < 24;
     const row = h('tr', `kind-${kind}`);
     row.append(
-      h('td', 'time', clock(performance.timeOrigin + at)),
+      h('td', 'time', relative(at - this.anchor.at)),
       h('td', 'dir', direction),
       h('td', 'type', type),
       h('td', 'detail', summarize(payload)),
     );
-    row.title = 'Click for the whole message';
+    row.title = `${clock(performance.timeOrigin + at)}, ${relative(at - this.anchor.at)} from ${this.anchor.label}. Click for the whole message`;
     row.addEventListener('click', () => {
       const detail = row.cells[3]!;
       const expanded = row.classList.toggle('expanded');
@@ -77,6 +86,11 @@ export class EventLog {
   private applyFilter(): void {
     for (const row of this.body.rows) row.hidden = !this.visible(row, row.dataset['kind'] ?? '');
   }
+}
+
+/** `+1.234 s` (or `-0.120 s` for a frame just before the turn's mark). */
+function relative(ms: number): string {
+  return `${ms < 0 ? '-' : '+'}${(Math.abs(ms) / 1000).toFixed(3)} s`;
 }
 
 /** Audio fields become `‹7680 bytes›` so the log stays readable. */

@@ -1,18 +1,11 @@
-import { Conversation, timingsOf } from './conversation.js';
-import { byId, h } from './dom.js';
+import { bytesToBase64, Microphone, parseFormat, Player, VoiceClient, type SessionConfig, type VoiceState } from '@voice-layer/client';
+import { Conversation, timingsOf, type Turn } from './conversation.js';
+import { byId, duration, h } from './dom.js';
 import { EventLog } from './event-log.js';
-import { Microphone } from './microphone.js';
-import { bytesToBase64 } from './pcm.js';
-import { parseFormat, Player } from './player.js';
-import { VoiceSocket, type ServerEvent } from './voice-socket.js';
+
+/** The console is the first user of @voice-layer/client: every frame goes through its VoiceClient. */
 
 type Connection = 'disconnected' | 'connecting' | 'connected' | 'configuring' | 'configured';
-
-interface SttSession {
-  sample_rate: number;
-  audio_format: string;
-  commit_strategy: string;
-}
 
 const ui = {
   status: byId('status'),
@@ -30,7 +23,10 @@ const ui = {
   inputLevel: byId('input-level'),
   audioMode: byId<HTMLSelectElement>('audio-mode'),
   commit: byId<HTMLButtonElement>('commit'),
+  stop: byId<HTMLButtonElement>('stop'),
+  voiceState: byId('voice-state'),
   serverInfo: byId('server-info'),
+  latency: byId('latency'),
   playback: byId('playback'),
   playbackText: byId('playback-text'),
   outputLevel: byId('output-level'),
@@ -38,127 +34,145 @@ const ui = {
 };
 
 const log = new EventLog();
-const conversation = new Conversation();
 const player = new Player();
-const mic = new Microphone();
+const conversation = new Conversation({ recording: (turnId) => player.recording(turnId), replay: (turnId) => player.replay(turnId) });
+/** The worklet is served beside this page (the CSP allows only this origin's scripts). */
+const mic = new Microphone({ workletUrl: '/test/capture-worklet.js' });
+const client = new VoiceClient({ player });
 
 let connection: Connection = 'disconnected';
-let sessionId: string | undefined;
-let stt: SttSession | undefined;
 let sttUnavailable: string | undefined;
 let exampleConfigure = '';
 /** When the input level last showed speech, and when the last user turn was committed. */
 let lastVoicedAt: number | undefined;
 let lastCommitAt = 0;
 const micSent = { frames: 0, bytes: 0 };
+/** Voice states seen, in order (for the tests and the devtools). */
+const stateHistory: VoiceState[] = [client.state];
 
-const socket = new VoiceSocket({
-  opened() {
-    setConnection('connected');
-    log.note(`connected to ${ui.url.value}`);
-  },
-  sent(message, at) {
-    log.client(message, at);
-  },
-  event(event, at) {
-    log.server(event, at);
-    handle(event, at);
-  },
-  closed(code, reason) {
-    void stopMic();
-    player.stop();
-    const wasOpen = connection !== 'connecting';
-    setConnection('disconnected');
-    sessionId = undefined;
-    stt = undefined;
-    const text = `Connection closed (${code}${reason ? `: ${reason}` : ''}).`;
-    log.note(text);
-    if (code !== 1000 || !wasOpen) conversation.note(text, code === 1000 ? 'info' : 'error');
-  },
+client.on('sent', (sent) => log.client('message' in sent ? sent.message : sent, performance.now()));
+client.on('event', (event) => {
+  log.server(event, performance.now());
+  ui.emptyConversation.hidden = true;
+});
+client.on('open', ({ url, attempt }) => {
+  setConnection('connected');
+  log.note(attempt ? `reconnected to ${url}` : `connected to ${url}`);
+});
+client.on('close', ({ code, reason, reconnecting, handshake_status }) => {
+  void stopMic();
+  const wasOpen = connection !== 'connecting';
+  setConnection(reconnecting ? 'connecting' : 'disconnected');
+  const text = `Connection closed (${handshake_status ? `HTTP ${handshake_status}` : code}${reason ? `: ${reason}` : ''}).${reconnecting ? ' Reconnecting…' : ''}`;
+  log.note(text);
+  if (code !== 1000 || !wasOpen) conversation.note(text, code === 1000 ? 'info' : 'error');
+});
+client.on('reconnecting', ({ attempt, delay_ms }) => log.note(`reconnect attempt ${attempt} in ${duration(delay_ms)}`));
+client.on('reconnected', ({ session_id }) => conversation.note(`Reconnected${session_id ? ` to session ${session_id}` : ''}; the configuration was sent again.`));
+client.on('reconnect_failed', ({ attempts }) => conversation.note(`Gave up reconnecting after ${attempts} attempts.`, 'error'));
+client.on('state', ({ state }) => {
+  stateHistory.push(state);
+  // A reply that finished playing (a decoded blob included) can now show its waveform.
+  const last = conversation.turns[conversation.turns.length - 1];
+  if (last?.audioDone && state !== 'speaking') conversation.update(last);
+  refresh();
 });
 
-function handle(event: ServerEvent, at: number): void {
-  const text = typeof event['text'] === 'string' ? event['text'] : '';
-  switch (event.type) {
-    case 'session.configured':
-      sessionId = String(event['session_id']);
-      setConnection('configured');
-      conversation.note(`Session ${sessionId} configured.`);
-      break;
-    case 'stt.session_started':
-      stt = event['config'] as SttSession;
-      refresh();
-      break;
-    case 'transcript.partial':
-      conversation.partial(text);
-      break;
-    case 'transcript.committed': {
-      const speechEndAt = lastVoicedAt !== undefined && lastVoicedAt > lastCommitAt ? lastVoicedAt : undefined;
-      lastCommitAt = at;
-      if (text) conversation.addUserTurn('voice', text, at, speechEndAt);
-      else {
-        conversation.clearPartial();
-        conversation.note('Committed with no speech: no turn.');
-      }
-      break;
-    }
-    case 'assistant.started':
-      conversation.started(text, at);
-      break;
-    case 'assistant.message': {
-      const turn = conversation.current();
-      if (!turn) break;
-      turn.replyText = text;
-      turn.replyAt = at;
-      conversation.update(turn);
-      break;
-    }
-    case 'assistant.audio.chunk': {
-      const turn = conversation.byTurnId(Number(event['turn_id']));
-      const first = Number(event['chunk_index']) === 1;
-      player.playChunk(String(event['audio']), String(event['output_format']), first);
-      if (turn) {
-        turn.firstAudioAt ??= at;
-        turn.audioChunks++;
-        turn.audioSeconds = audioSeconds(turn.audioSeconds, String(event['audio']), String(event['output_format']));
-        conversation.update(turn);
-      }
-      showPlayback();
-      break;
-    }
-    case 'assistant.audio.end': {
-      const turn = conversation.byTurnId(Number(event['turn_id']));
-      if (turn) {
-        turn.audioDone = true;
-        conversation.update(turn);
-      }
-      break;
-    }
-    case 'assistant.audio': {
-      const turn = conversation.current();
-      void player
-        .playBlob(String(event['audio']), String(event['output_format']))
-        .then(showPlayback)
-        .catch((error: unknown) => conversation.note(`Could not play ${String(event['output_format'])}: ${String(error)}`, 'error'));
-      if (turn) {
-        turn.firstAudioAt ??= at;
-        turn.audioDone = true;
-        conversation.update(turn);
-      }
-      break;
-    }
-    case 'error': {
-      const message = `${String(event['code'])}: ${String(event['message'])}`;
-      const turn = conversation.current();
-      if (turn && turn.replyText === undefined) {
-        turn.error = message;
-        conversation.update(turn);
-      } else conversation.note(message, 'error');
-      if (connection === 'configuring') setConnection('connected');
-      break;
-    }
+client.on('session.configured', (event) => {
+  setConnection('configured');
+  conversation.note(`Session ${event.session_id} configured.`);
+});
+client.on('stt.session_started', () => refresh());
+/** Whether the current user turn has set the log's time mark (speech start, or its first partial). */
+let turnMarked = false;
+client.on('user.speech_started', () => {
+  log.mark(performance.now(), 'speech start');
+  turnMarked = true;
+});
+client.on('transcript.partial', (event) => {
+  if (!turnMarked && event.text) {
+    log.mark(performance.now(), 'first partial transcript');
+    turnMarked = true;
   }
-  ui.emptyConversation.hidden = true;
+  conversation.partial(event.text);
+});
+client.on('transcript.committed', (event) => {
+  const at = performance.now();
+  const speechEndAt = lastVoicedAt !== undefined && lastVoicedAt > lastCommitAt ? lastVoicedAt : undefined;
+  lastCommitAt = at;
+  turnMarked = false;
+  if (event.text) conversation.addUserTurn('voice', event.text, at, speechEndAt);
+  else {
+    conversation.clearPartial();
+    conversation.note('Committed with no speech: no turn.');
+  }
+});
+client.on('assistant.started', (event) => conversation.started(event.text, event.turn_id, performance.now()));
+client.on('assistant.message.delta', (event) => {
+  const turn = conversation.byTurnId(event.turn_id);
+  if (!turn) return;
+  turn.firstDeltaAt ??= performance.now();
+  turn.replyText = (turn.replyText ?? '') + event.text;
+  turn.streaming = true;
+  conversation.update(turn);
+});
+client.on('assistant.message', (event) => {
+  const turn = conversation.byTurnId(event.turn_id) ?? conversation.current();
+  if (!turn) return;
+  turn.replyText = event.text;
+  turn.streaming = false;
+  turn.replyAt = performance.now();
+  conversation.update(turn);
+});
+client.on('assistant.audio.chunk', (event) => {
+  const turn = conversation.byTurnId(event.turn_id);
+  if (turn) {
+    turn.firstAudioAt ??= performance.now();
+    turn.audioChunks++;
+    turn.audioSeconds = audioSeconds(turn.audioSeconds, event.audio, event.output_format);
+    conversation.update(turn);
+  }
+  showPlayback();
+});
+client.on('assistant.audio.end', (event) => {
+  const turn = conversation.byTurnId(event.turn_id);
+  if (turn) finishAudio(turn);
+});
+client.on('assistant.audio', () => {
+  const turn = conversation.current();
+  if (!turn) return;
+  turn.firstAudioAt ??= performance.now();
+  finishAudio(turn);
+});
+client.on('assistant.interrupted', (event) => {
+  const turn = conversation.byTurnId(event.turn_id);
+  if (!turn) return;
+  turn.interrupted = { reason: event.reason, played_ms: event.played_ms, heard_text: event.heard_text };
+  turn.streaming = false;
+  finishAudio(turn);
+});
+client.on('turn.metrics', (event) => {
+  const turn = conversation.byTurnId(event.turn_id);
+  if (!turn) return;
+  turn.metrics = event;
+  conversation.update(turn);
+  showLatency();
+});
+client.on('error', (event) => {
+  const message = `${event.code}: ${event.message}`;
+  const turn = conversation.current();
+  if (turn && turn.replyText === undefined) {
+    turn.error = message;
+    conversation.update(turn);
+  } else conversation.note(message, 'error');
+  if (connection === 'configuring') setConnection('connected');
+});
+
+function finishAudio(turn: Turn): void {
+  turn.audioDone = true;
+  conversation.update(turn);
+  showPlayback();
+  showLatency();
 }
 
 /** Seconds of audio after adding one chunk. */
@@ -184,7 +198,16 @@ function parsedConfigure(): Record<string, unknown> | string {
   }
 }
 
+const STATE_LABELS: Record<VoiceState, string> = {
+  idle: 'Idle',
+  listening: 'Listening',
+  user_speaking: 'You are speaking',
+  thinking: 'Thinking',
+  speaking: 'Speaking',
+};
+
 function refresh(): void {
+  const sessionId = client.sessionId;
   const labels: Record<Connection, string> = {
     disconnected: 'Disconnected',
     connecting: 'Connecting…',
@@ -206,6 +229,7 @@ function refresh(): void {
   ui.sendConfigure.disabled = connection !== 'connected' || typeof configure === 'string';
 
   const configured = connection === 'configured';
+  const stt = client.stt;
   ui.prompt.disabled = !configured;
   ui.sendPrompt.disabled = !configured;
   ui.commit.disabled = !configured || !stt;
@@ -214,12 +238,16 @@ function refresh(): void {
   ui.mic.classList.toggle('recording', mic.active);
   ui.audioMode.disabled = mic.active;
   ui.micStatus.textContent = micStatus(configured);
+  ui.stop.disabled = !configured || (client.state !== 'thinking' && client.state !== 'speaking');
+  ui.voiceState.textContent = STATE_LABELS[client.state];
+  ui.voiceState.dataset['state'] = client.state;
 }
 
 function micStatus(configured: boolean): string {
+  const stt = client.stt;
   if (mic.active && stt) {
-    const end = stt.commit_strategy === 'manual' ? 'Send audio.commit to end your turn.' : 'Pause to end your turn.';
-    return `Listening: ${stt.audio_format} from ${mic.deviceRate ?? '?'} Hz, ${micSent.frames} frames sent. ${end}`;
+    const end = stt.commit_strategy === 'manual' ? 'Send audio.commit to end your turn.' : `Pause ${stt.vad_silence_threshold_secs} s to end your turn.`;
+    return `Listening${mic.muted ? ' (muted)' : ''}: ${stt.audio_format} from ${mic.deviceRate ?? '?'} Hz, ${micSent.frames} frames sent. ${end}`;
   }
   if (sttUnavailable) return `Speech input is unavailable on this server: ${sttUnavailable}`;
   if (!configured) return 'Connect and configure to use the microphone.';
@@ -227,21 +255,24 @@ function micStatus(configured: boolean): string {
 }
 
 async function startMic(): Promise<void> {
+  const stt = client.stt;
   if (!stt) return;
   const binary = ui.audioMode.value === 'binary';
   const rate = stt.sample_rate;
   micSent.frames = 0;
   micSent.bytes = 0;
-  await mic.start(rate, stt.audio_format.startsWith('ulaw') ? 'ulaw' : 'pcm', {
-    chunk({ audio, voicedAt }) {
+  await mic.start({
+    sampleRate: rate,
+    encoding: stt.audio_format.startsWith('ulaw') ? 'ulaw' : 'pcm',
+    onFrame({ audio, voicedAt }) {
       if (voicedAt !== undefined) lastVoicedAt = voicedAt;
       micSent.frames++;
       micSent.bytes += audio.byteLength;
-      if (binary) socket.sendBinary(audio);
-      else socket.send({ type: 'audio.append', audio: bytesToBase64(audio), sample_rate: rate });
+      if (binary) client.sendAudio(audio);
+      else if (client.connected) client.send({ type: 'audio.append', audio: bytesToBase64(audio), sample_rate: rate });
       if (micSent.frames % 10 === 0) refresh();
     },
-    level(rms) {
+    onLevel(rms) {
       ui.inputLevel.style.width = `${levelPercent(rms)}%`;
     },
   });
@@ -270,8 +301,44 @@ function showPlayback(): void {
   ui.playbackText.title = `AudioContext at ${stats.contextRate ?? '?'} Hz, ${stats.contextState}`;
 }
 
+/** Median and worst of each timing across the turns so far. */
+function latencySummary(turns: readonly Turn[]): Array<{ label: string; count: number; median?: number; worst?: number }> {
+  const rows: Array<[string, (turn: Turn) => number | undefined]> = [
+    ['speech end → transcript', (t) => timingsOf(t).speechEndToTranscript],
+    ['transcript/sent → reply', (t) => timingsOf(t).transcriptToReply],
+    ['reply → first audio', (t) => timingsOf(t).replyToFirstAudio],
+    ['total (client)', (t) => timingsOf(t).total],
+    ['user → first audio (server)', (t) => t.metrics?.user_to_first_audio_ms],
+  ];
+  return rows.map(([label, pick]) => {
+    const values = turns.map(pick).filter((v): v is number => v !== undefined).sort((a, b) => a - b);
+    if (values.length === 0) return { label, count: 0 };
+    const middle = values.length >> 1;
+    const median = values.length % 2 ? values[middle]! : (values[middle - 1]! + values[middle]!) / 2;
+    return { label, count: values.length, median, worst: values[values.length - 1]! };
+  });
+}
+
+function showLatency(): void {
+  const summary = latencySummary(conversation.turns);
+  const rows = summary.filter((row) => row.count > 0);
+  if (rows.length === 0) return;
+  const table = h('table', 'latency-table');
+  const head = h('tr');
+  head.append(h('th', '', ''), h('th', '', 'median'), h('th', '', 'worst'), h('th', '', 'turns'));
+  table.append(head);
+  for (const row of rows) {
+    const tr = h('tr');
+    tr.append(h('td', '', row.label), h('td', 'num', duration(row.median!)), h('td', 'num', duration(row.worst!)), h('td', 'num', String(row.count)));
+    table.append(tr);
+  }
+  ui.latency.replaceChildren(table);
+}
+
+let frame = 0;
 function meterLoop(): void {
   ui.outputLevel.style.width = `${levelPercent(player.level())}%`;
+  if (++frame % 30 === 0) showPlayback();
   requestAnimationFrame(meterLoop);
 }
 
@@ -308,21 +375,23 @@ async function fetchJson(path: string): Promise<unknown> {
 
 ui.connect.addEventListener('click', () => {
   if (connection !== 'disconnected') {
-    socket.disconnect();
+    client.close();
     return;
   }
   const configure = parsedConfigure();
   const format = typeof configure === 'object' ? ((configure['tts'] as { output_format?: string } | undefined)?.output_format ?? 'pcm_24000') : 'pcm_24000';
   player.unlock(parseFormat(format).rate);
   setConnection('connecting');
-  socket.connect(ui.url.value);
+  client.connect(ui.url.value).catch((error: unknown) => log.note(`connect failed: ${String(error)}`));
 });
 
 ui.sendConfigure.addEventListener('click', () => {
   const configure = parsedConfigure();
   if (typeof configure === 'string') return;
   setConnection('configuring');
-  socket.send(configure);
+  const { type: _type, ...config } = configure;
+  // The server validates it and answers with `error` (shown in the conversation) if it is wrong.
+  client.configure(config as SessionConfig).catch(() => undefined);
 });
 
 ui.resetConfigure.addEventListener('click', () => {
@@ -335,8 +404,10 @@ ui.promptForm.addEventListener('submit', (event) => {
   event.preventDefault();
   const text = ui.prompt.value.trim();
   if (!text) return;
-  conversation.addUserTurn('text', text, performance.now());
-  socket.send({ type: 'text.prompt', text });
+  const at = performance.now();
+  conversation.addUserTurn('text', text, at);
+  log.mark(at, 'text.prompt');
+  client.prompt(text);
   ui.prompt.value = '';
   ui.emptyConversation.hidden = true;
 });
@@ -349,18 +420,22 @@ ui.mic.addEventListener('click', () => {
   });
 });
 
-ui.commit.addEventListener('click', () => socket.send({ type: 'audio.commit' }));
+ui.commit.addEventListener('click', () => client.commit());
+ui.stop.addEventListener('click', () => client.cancel());
 
 /** Read-only state for people in the devtools console and for the browser tests. */
 Object.assign(window, {
   __voiceConsole: {
     state: () => ({
       connection,
-      sessionId,
-      stt,
+      sessionId: client.sessionId,
+      stt: client.stt,
+      voiceState: client.state,
+      stateHistory: [...stateHistory],
       mic: { active: mic.active, deviceRate: mic.deviceRate, ...micSent },
       playback: player.stats(),
       turns: conversation.turns.map((turn) => ({ ...turn, timings: timingsOf(turn) })),
+      latency: latencySummary(conversation.turns),
       logged: log.size,
     }),
   },

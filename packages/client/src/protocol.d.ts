@@ -121,6 +121,12 @@ declare const ERROR_CODES: {
     readonly provider_unavailable: "The requested STT/TTS provider is not available on this server.";
     readonly tts_failed: "Speech synthesis failed; the reply text was still delivered in `assistant.message`.";
     readonly turn_queue_full: "Too many turns are waiting; this prompt was dropped. Wait for the current reply.";
+    readonly rate_limited: "Too many messages per second (MAX_MESSAGES_PER_SECOND) or session.configure attempts per address (MAX_CONFIGURES_PER_IP_PER_MINUTE); the message was dropped. Slow down.";
+    readonly session_binding_mismatch: "The access token binds this connection to a `registration_id` or `session_id`, and the message asked for another; omit the field or use the bound value.";
+    readonly backend_override_forbidden: "The client sent `backend.system_prompt` or `backend.model`, which this server does not accept (ALLOW_FRONTEND_BACKEND_PROMPT=false).";
+    readonly backend_url_refused: "The client `backend.base_url` is not allowed: only http(s) URLs of public hosts (and those in CLIENT_BASE_URL_ALLOWLIST when set). Loopback, private, link-local and metadata addresses are refused.";
+    readonly audio_chunk_too_large: "An audio chunk was larger than `max_audio_chunk_bytes` (1 s of 48 kHz PCM16); send smaller chunks. The chunk was dropped.";
+    readonly input_overflow: "The client sent more than the server could hold while a previous message was pending; messages were dropped. Wait for `session.configured` before streaming audio.";
     readonly internal_error: "Unexpected server error; the session is still usable. Report it with the time.";
 };
 export type ErrorCode = keyof typeof ERROR_CODES;

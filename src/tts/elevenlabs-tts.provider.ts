@@ -4,9 +4,11 @@ import { ElevenLabsClient, ElevenLabsError, type ElevenLabs } from '@elevenlabs/
 import { isFliteVoice } from '@app/engines';
 import { parseAudioFormat, TTS_OUTPUT_FORMATS, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import type { EffectiveTtsConfig, TtsAudio, TtsProvider, TtsProviderInfo, VoiceSettings } from './tts-provider.js';
+import type { EffectiveTtsConfig, TextMark, TtsAudio, TtsProvider, TtsProviderInfo, VoiceSettings } from './tts-provider.js';
 
 const MODEL_ID = 'eleven_flash_v2_5';
+/** Typical speaking rate, for timing text that came without alignment. */
+const CHARS_PER_SECOND = 15;
 /** Retries after the first attempt, for 429s, 5xx, timeouts and lost connections before any audio. */
 const MAX_RETRIES = 2;
 /** No retry may start later than this after the first attempt did. */
@@ -76,7 +78,21 @@ export class ElevenLabsTtsProvider implements TtsProvider {
 
   synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal): TtsAudio {
     const format = parseAudioFormat(config.output_format) as AudioFormat;
-    return { format, streaming: format.codec !== 'mp3', chunks: this.stream(text, config, signal) };
+    // The streaming endpoint gives no alignment: one mark for the whole text, timed by a typical
+    // speaking rate until the audio is complete, then by the audio's length (raw formats only).
+    const mark: TextMark = { text, startMs: 0, endMs: (text.length * 1000) / CHARS_PER_SECOND };
+    const bytesPerMs = format.codec === 'mp3' ? 0 : (format.sampleRate * (format.codec === 'ulaw' ? 1 : 2)) / 1000;
+    return { format, streaming: format.codec !== 'mp3', chunks: this.timed(this.stream(text, config, signal), mark, bytesPerMs), marks: [mark] };
+  }
+
+  private async *timed(chunks: AsyncGenerator<Buffer>, mark: TextMark, bytesPerMs: number): AsyncGenerator<Buffer> {
+    let bytes = 0;
+    for await (const chunk of chunks) {
+      bytes += chunk.length;
+      if (bytesPerMs > 0) mark.endMs = Math.max(mark.endMs, bytes / bytesPerMs);
+      yield chunk;
+    }
+    if (bytesPerMs > 0) mark.endMs = bytes / bytesPerMs;
   }
 
   private async *stream(text: string, config: EffectiveTtsConfig, signal: AbortSignal): AsyncGenerator<Buffer> {

@@ -1,10 +1,10 @@
 import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import alawmulaw from 'alawmulaw';
-import { FLITE_VOICES, FliteSynthesizer, isFliteVoice, type FliteVoice } from '@app/engines';
+import { FLITE_VOICES, FliteSynthesizer, isFliteVoice, splitSentences, type FliteVoice } from '@app/engines';
 import { parseAudioFormat, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
 import { pcm16Samples } from '@app/audio';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import type { EffectiveTtsConfig, TtsAudio, TtsProvider, TtsProviderInfo } from './tts-provider.js';
+import type { EffectiveTtsConfig, TextMark, TtsAudio, TtsProvider, TtsProviderInfo } from './tts-provider.js';
 
 const OUTPUT_FORMATS = ['pcm_8000', 'pcm_16000', 'pcm_22050', 'pcm_24000', 'pcm_44100', 'pcm_48000', 'ulaw_8000'];
 const MODEL_ID = 'flite';
@@ -75,13 +75,20 @@ export class LocalTtsProvider implements TtsProvider, OnModuleInit, OnApplicatio
 
   synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal): TtsAudio {
     const format = parseAudioFormat(config.output_format) as AudioFormat;
-    return { format, streaming: true, chunks: this.sentencesAudio(text, config, format, signal) };
+    const marks: TextMark[] = [];
+    return { format, streaming: true, chunks: this.sentencesAudio(text, config, format, signal, marks), marks };
   }
 
-  private async *sentencesAudio(text: string, config: EffectiveTtsConfig, format: AudioFormat, signal: AbortSignal): AsyncGenerator<Buffer> {
+  /** One piece of audio per sentence (FliteSynthesizer.speak splits as splitSentences does); each gets its mark. */
+  private async *sentencesAudio(text: string, config: EffectiveTtsConfig, format: AudioFormat, signal: AbortSignal, marks: TextMark[]): AsyncGenerator<Buffer> {
     if (this.failure) throw new VoiceError('provider_unavailable', 'The local TTS engine is not available.');
     const voice = { voice: config.voice_id as FliteVoice, sampleRate: format.sampleRate, speed: config.voice_settings.speed ?? 1 };
+    const sentences = splitSentences(text);
+    let at = 0;
     for await (const pcm of this.synthesizer.speak(text, voice, signal)) {
+      const ms = (pcm.length / 2 / format.sampleRate) * 1000;
+      marks.push({ text: sentences[marks.length] ?? '', startMs: at, endMs: at + ms });
+      at += ms;
       yield format.codec === 'ulaw' ? Buffer.from(alawmulaw.mulaw.encode(pcm16Samples(pcm))) : pcm;
     }
   }

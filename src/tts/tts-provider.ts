@@ -17,12 +17,24 @@ export interface EffectiveTtsConfig {
   voice_settings: VoiceSettings;
 }
 
+/** A piece of the reply text and where its speech is on the reply's audio timeline (ms from its first sample). */
+export interface TextMark {
+  text: string;
+  startMs: number;
+  endMs: number;
+}
+
 /** Audio of one reply as a provider produces it. */
 export interface TtsAudio {
   format: AudioFormat;
   /** Raw formats stream chunk by chunk; compressed ones may arrive as one blob. */
   streaming: boolean;
   chunks: AsyncIterable<Buffer>;
+  /**
+   * Where the text is in the audio, filled in as chunks are produced (a mark covers audio already
+   * yielded): what the user heard of an interrupted reply is read from it.
+   */
+  marks: TextMark[];
 }
 
 export interface ProviderStatus {

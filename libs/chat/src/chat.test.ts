@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { ChatEngine, ChatEngineError, extractChatReply, localReply, secretFingerprint } from './index.js';
+import { ChatEngine, ChatEngineError, extractChatReply, localReply, rewriteInterrupted, secretFingerprint } from './index.js';
 
 describe('localReply', () => {
   it('is deterministic and answers known intents', () => {
@@ -36,6 +36,32 @@ describe('ChatEngine', () => {
     const other = await engine.chat({ registration_id: id, session_id: 'b', message: 'one' });
     assert.equal(second.metadata['turn'], 2);
     assert.equal(other.metadata['turn'], 1);
+  });
+});
+
+describe('rewriteInterrupted', () => {
+  const history = [
+    { role: 'user' as const, content: 'one' },
+    { role: 'assistant' as const, content: 'First reply.' },
+    { role: 'user' as const, content: 'tell me a story' },
+    { role: 'assistant' as const, content: 'Once upon a time there was a fox.' },
+  ];
+  it('keeps only the heard part of the interrupted reply, or drops the reply when nothing was heard', () => {
+    const heard = rewriteInterrupted(history, { turn_id: 2, message: 'tell me a story', reply: 'Once upon a time there was a fox.', heard: 'Once upon a' });
+    assert.deepEqual(heard.map((t) => t.content), ['one', 'First reply.', 'tell me a story', 'Once upon a']);
+    const none = rewriteInterrupted(history, { turn_id: 2, message: 'tell me a story', reply: 'Once', heard: '' });
+    assert.deepEqual(none.map((t) => t.role), ['user', 'assistant', 'user']);
+    assert.equal(rewriteInterrupted(history, { turn_id: 9, message: 'never said', reply: '', heard: '' }), history);
+    assert.equal(rewriteInterrupted(history, undefined), history);
+  });
+
+  it('feeds the truncated history to the next LLM call of the session', async () => {
+    const engine = new ChatEngine();
+    const id = engine.register({ provider: 'local' });
+    const first = await engine.chat({ registration_id: id, session_id: 's', message: 'hello there' });
+    const second = await engine.chat({ registration_id: id, session_id: 's', message: 'again', interrupted: { turn_id: 1, message: 'hello there', reply: first.text, heard: '' } });
+    // The dropped reply no longer counts: two user messages and one reply.
+    assert.equal(second.metadata['turn'], 2);
   });
 });
 

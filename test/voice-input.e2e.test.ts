@@ -56,6 +56,9 @@ describe('voice input on the embedded engines', () => {
       assert.equal(normalizeWords(committedOf(events)[0]!), PROMPT);
       const turn = await client.until((e) => e.type === 'assistant.audio.end', { timeoutMs: 15_000 });
       assert.equal((turn.find((e) => e.type === 'assistant.started') as { text: string }).text, committedOf(events)[0]);
+      // The commit that starts a turn names it.
+      const committedTurn = (events.findLast((e) => e.type === 'transcript.committed') as { turn_id?: number }).turn_id;
+      assert.equal(committedTurn, (turn.find((e) => e.type === 'assistant.started') as { turn_id: number }).turn_id);
       assert.equal((turn.find((e) => e.type === 'assistant.message') as { text: string }).text, localReply(committedOf(events)[0]!));
       assert.ok(turn.some((e) => e.type === 'assistant.audio.chunk'));
     });

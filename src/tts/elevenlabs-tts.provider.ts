@@ -4,11 +4,9 @@ import { ElevenLabsClient, ElevenLabsError, type ElevenLabs } from '@elevenlabs/
 import { isFliteVoice } from '@app/engines';
 import { parseAudioFormat, TTS_OUTPUT_FORMATS, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import type { EffectiveTtsConfig, TextMark, TtsAudio, TtsProvider, TtsProviderInfo, VoiceSettings } from './tts-provider.js';
+import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMarkListener, type TtsAudio, type TtsProvider, type TtsProviderInfo, type VoiceSettings } from './tts-provider.js';
 
 const MODEL_ID = 'eleven_flash_v2_5';
-/** Typical speaking rate, for timing text that came without alignment. */
-const CHARS_PER_SECOND = 15;
 /** Retries after the first attempt, for 429s, 5xx, timeouts and lost connections before any audio. */
 const MAX_RETRIES = 2;
 /** No retry may start later than this after the first attempt did. */
@@ -76,23 +74,19 @@ export class ElevenLabsTtsProvider implements TtsProvider {
     return { provider: this.id, voice_id: voiceId, model_id: modelId, output_format: outputFormat, voice_settings: { ...dto?.voice_settings } };
   }
 
-  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal): TtsAudio {
+  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio {
     const format = parseAudioFormat(config.output_format) as AudioFormat;
-    // The streaming endpoint gives no alignment: one mark for the whole text, timed by a typical
-    // speaking rate until the audio is complete, then by the audio's length (raw formats only).
-    const mark: TextMark = { text, startMs: 0, endMs: (text.length * 1000) / CHARS_PER_SECOND };
-    const bytesPerMs = format.codec === 'mp3' ? 0 : (format.sampleRate * (format.codec === 'ulaw' ? 1 : 2)) / 1000;
-    return { format, streaming: format.codec !== 'mp3', chunks: this.timed(this.stream(text, config, signal), mark, bytesPerMs), marks: [mark] };
+    return { format, streaming: format.codec !== 'mp3', chunks: this.marked(this.stream(text, config, signal), text, format, onMark) };
   }
 
-  private async *timed(chunks: AsyncGenerator<Buffer>, mark: TextMark, bytesPerMs: number): AsyncGenerator<Buffer> {
+  /** One mark for the whole request's text, spanning its audio (known once the audio is complete). */
+  private async *marked(audio: AsyncIterable<Buffer>, text: string, format: AudioFormat, onMark?: TextMarkListener, startMs = 0): AsyncGenerator<Buffer> {
     let bytes = 0;
-    for await (const chunk of chunks) {
-      bytes += chunk.length;
-      if (bytesPerMs > 0) mark.endMs = Math.max(mark.endMs, bytes / bytesPerMs);
-      yield chunk;
+    for await (const piece of audio) {
+      bytes += piece.length;
+      yield piece;
     }
-    if (bytesPerMs > 0) mark.endMs = bytes / bytesPerMs;
+    if (bytes > 0) onMark?.({ text, startMs, endMs: startMs + (bytes * 1000) / audioBytesPerSecond(format) });
   }
 
   private async *stream(text: string, config: EffectiveTtsConfig, signal: AbortSignal): AsyncGenerator<Buffer> {

@@ -4,7 +4,7 @@ import { FLITE_VOICES, FliteSynthesizer, isFliteVoice, splitSentences, type Flit
 import { parseAudioFormat, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
 import { pcm16Samples } from '@app/audio';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import type { EffectiveTtsConfig, TextMark, TtsAudio, TtsProvider, TtsProviderInfo } from './tts-provider.js';
+import type { EffectiveTtsConfig, TextMarkListener, TtsAudio, TtsProvider, TtsProviderInfo } from './tts-provider.js';
 
 const OUTPUT_FORMATS = ['pcm_8000', 'pcm_16000', 'pcm_22050', 'pcm_24000', 'pcm_44100', 'pcm_48000', 'ulaw_8000'];
 const MODEL_ID = 'flite';
@@ -73,22 +73,26 @@ export class LocalTtsProvider implements TtsProvider, OnModuleInit, OnApplicatio
     };
   }
 
-  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal): TtsAudio {
+  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio {
     const format = parseAudioFormat(config.output_format) as AudioFormat;
-    const marks: TextMark[] = [];
-    return { format, streaming: true, chunks: this.sentencesAudio(text, config, format, signal, marks), marks };
+    return { format, streaming: true, chunks: this.unitsAudio(splitSentences(text), config, format, signal, onMark) };
   }
 
-  /** One piece of audio per sentence (FliteSynthesizer.speak splits as splitSentences does); each gets its mark. */
-  private async *sentencesAudio(text: string, config: EffectiveTtsConfig, format: AudioFormat, signal: AbortSignal, marks: TextMark[]): AsyncGenerator<Buffer> {
+  /** Each unit's audio in order; its mark spans that unit's samples on the reply's timeline. */
+  private async *unitsAudio(
+    units: Iterable<string> | AsyncIterable<string>,
+    config: EffectiveTtsConfig,
+    format: AudioFormat,
+    signal: AbortSignal,
+    onMark?: TextMarkListener,
+  ): AsyncGenerator<Buffer> {
     if (this.failure) throw new VoiceError('provider_unavailable', 'The local TTS engine is not available.');
     const voice = { voice: config.voice_id as FliteVoice, sampleRate: format.sampleRate, speed: config.voice_settings.speed ?? 1 };
-    const sentences = splitSentences(text);
-    let at = 0;
-    for await (const pcm of this.synthesizer.speak(text, voice, signal)) {
-      const ms = (pcm.length / 2 / format.sampleRate) * 1000;
-      marks.push({ text: sentences[marks.length] ?? '', startMs: at, endMs: at + ms });
-      at += ms;
+    let samples = 0;
+    for await (const { text, pcm } of this.synthesizer.speakUnits(units, voice, signal)) {
+      const startMs = (samples * 1000) / format.sampleRate;
+      samples += pcm.length / 2;
+      onMark?.({ text, startMs, endMs: (samples * 1000) / format.sampleRate });
       yield format.codec === 'ulaw' ? Buffer.from(alawmulaw.mulaw.encode(pcm16Samples(pcm))) : pcm;
     }
   }

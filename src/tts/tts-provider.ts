@@ -1,4 +1,4 @@
-import type { AudioFormat, ProviderId, TtsConfigDto } from '@app/protocol';
+import { rawBytesPerSecond, type AudioFormat, type ProviderId, type TtsConfigDto } from '@app/protocol';
 
 export interface VoiceSettings {
   stability?: number;
@@ -17,12 +17,18 @@ export interface EffectiveTtsConfig {
   voice_settings: VoiceSettings;
 }
 
-/** A piece of the reply text and where its speech is on the reply's audio timeline (ms from its first sample). */
+/**
+ * Places a piece of reply text on the reply's audio timeline: milliseconds from the start of the
+ * reply's audio (as sent to the client) where the text's speech starts and ends.
+ */
 export interface TextMark {
   text: string;
   startMs: number;
   endMs: number;
 }
+
+/** Called with each piece of text once its audio is known, in audio order. */
+export type TextMarkListener = (mark: TextMark) => void;
 
 /** Audio of one reply as a provider produces it. */
 export interface TtsAudio {
@@ -30,11 +36,6 @@ export interface TtsAudio {
   /** Raw formats stream chunk by chunk; compressed ones may arrive as one blob. */
   streaming: boolean;
   chunks: AsyncIterable<Buffer>;
-  /**
-   * Where the text is in the audio, filled in as chunks are produced (a mark covers audio already
-   * yielded): what the user heard of an interrupted reply is read from it.
-   */
-  marks: TextMark[];
 }
 
 export interface ProviderStatus {
@@ -58,8 +59,19 @@ export interface TtsProvider {
   info(): TtsProviderInfo;
   /** Applies defaults and checks the session's settings; throws VoiceError. */
   resolveConfig(dto: TtsConfigDto | undefined, defaultOutputFormat: string): EffectiveTtsConfig;
-  /** Starts synthesis; audio is produced lazily and stops when `signal` aborts. */
-  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal): TtsAudio;
+  /**
+   * Starts synthesis; audio is produced lazily and stops when `signal` aborts. `onMark` learns where
+   * each synthesised piece of text lies on the audio timeline (as finely as the provider knows).
+   */
+  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio;
 }
 
 export const TTS_PROVIDERS = Symbol('TTS_PROVIDERS');
+
+/** Bytes per second of audio in `format`: exact for raw formats, from the nominal bitrate for MP3. */
+export function audioBytesPerSecond(format: AudioFormat): number {
+  const raw = rawBytesPerSecond(format);
+  if (raw !== undefined) return raw;
+  const kbps = Number(/_(\d+)$/.exec(format.name)?.[1] ?? 128);
+  return (kbps * 1000) / 8;
+}

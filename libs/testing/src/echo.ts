@@ -35,7 +35,7 @@ export async function playWithEcho(client: VoiceTestClient, options: EchoPlaybac
   const delayMs = options.delayMs ?? 100;
   let tailMs = options.tailMs ?? 1500;
   const isChunk = (e: { type: string; turn_id?: number }) => e.type === 'assistant.audio.chunk' && e.turn_id === options.turnId;
-  await client.until((e) => isChunk(e as { type: string; turn_id?: number }), { timeoutMs: 20_000 });
+  await client.until((e) => isChunk(e), { timeoutMs: 20_000 });
   const t0 = performance.now();
   const reply: Buffer[] = [];
   let audio = Buffer.alloc(0);

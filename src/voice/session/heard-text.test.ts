@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { heardText, isEcho, normalizePhrase, wordsBetween, type TextMark } from './heard-text.js';
+import { heardText, isEcho, isEchoSoFar, normalizePhrase, wordsBetween, type TextMark } from './heard-text.js';
 
 // Two units as flite times them: 40 characters over 2000 ms, then 20 over 1000 ms.
 const marks: TextMark[] = [
@@ -50,6 +50,14 @@ describe('echo detection', () => {
     assert.equal(isEcho('a quack brown box jumps', window), true, 'close spellings and one foreign word');
     assert.equal(isEcho('stop please tell me the time', window), false);
     assert.equal(isEcho('', window), false);
+  });
+
+  it('judges a live partial on its latest words and waits while it has too few', () => {
+    const window = wordsBetween(marks, 0, 3000);
+    assert.equal(isEchoSoFar('best found', window), true, 'undecided: two words');
+    // What PocketSphinx made of this echo: a bad start, then the assistant's words.
+    assert.equal(isEchoSoFar('best found that a quick brown fox jumps over', window), true);
+    assert.equal(isEchoSoFar('the quick brown fox what time is it now', window), false, 'the user talking over it');
   });
 
   it('normalises case and punctuation', () => {

@@ -72,31 +72,56 @@ export function normalizePhrase(text: string): string {
     .join(' ');
 }
 
-/**
- * Echo test: does the recognised speech match what the assistant was saying? Every recognised word
- * is looked up among the assistant's words of the window, allowing for recogniser errors (a close
- * spelling counts). Speech is echo when at most one word, or `maxForeignShare` of its words, are
- * foreign, and at least half of them match. Speech with no words is undecided (false).
- */
-export function isEcho(recognised: string, assistantWords: readonly string[], maxForeignShare = 0.25): boolean {
-  const words = normalizePhrase(recognised).split(' ').filter(Boolean);
-  if (words.length === 0) return false;
-  const pool = new Set(assistantWords);
-  let foreign = 0;
-  for (const word of words) {
-    if (pool.has(word)) continue;
-    if ([...pool].some((candidate) => similar(word, candidate))) continue;
-    foreign++;
-  }
-  return foreign <= Math.max(1, Math.floor(words.length * maxForeignShare)) && foreign * 2 <= words.length;
+/** Recognised words that match none of the assistant's words (recogniser errors allowed: a close spelling or a cut-off word counts). */
+export function foreignWords(words: readonly string[], assistantWords: readonly string[]): number {
+  const pool = [...new Set(assistantWords)];
+  return words.filter((word) => !pool.some((candidate) => candidate === word || similar(word, candidate))).length;
 }
 
-/** Close enough to be the same word misrecognised: short words exact, longer ones within one edit per 4 letters. */
+/**
+ * Echo test on a final transcript: speech is echo when at most a third of its words (at least one)
+ * match none of the assistant's words of the window. Speech with no words is not echo.
+ */
+export function isEcho(recognised: string, assistantWords: readonly string[], maxForeignShare = 1 / 3): boolean {
+  const words = normalizePhrase(recognised).split(' ').filter(Boolean);
+  if (words.length === 0) return false;
+  return foreignWords(words, assistantWords) <= Math.max(1, Math.floor(words.length * maxForeignShare));
+}
+
+/** Echo test on a live partial: its latest words decide; too few words are undecided (treated as echo). */
+export function isEchoSoFar(partial: string, assistantWords: readonly string[]): boolean {
+  const words = normalizePhrase(partial).split(' ').filter(Boolean);
+  if (words.length < PARTIAL_MIN_WORDS) return true;
+  return foreignWords(words.slice(-PARTIAL_RECENT_WORDS), assistantWords) < PARTIAL_FOREIGN_WORDS;
+}
+
+/** A partial is judged on its last 6 words once it has 4; 3 of them foreign make it the user. */
+const PARTIAL_MIN_WORDS = 4;
+const PARTIAL_RECENT_WORDS = 6;
+const PARTIAL_FOREIGN_WORDS = 3;
+
+/** Close enough to be the same word misrecognised: short words exact, longer ones within one edit per 4 letters or cut off. */
 function similar(a: string, b: string): boolean {
   if (a.length <= 2 || b.length <= 2) return a === b;
+  if (Math.min(a.length, b.length) >= 4 && (a.startsWith(b) || b.startsWith(a))) return true;
+  if (a.length >= 4 && b.length >= 4 && soundex(a) === soundex(b)) return true;
   const allowed = Math.max(1, Math.floor(Math.max(a.length, b.length) / 4));
   if (Math.abs(a.length - b.length) > allowed) return false;
   return editDistance(a, b) <= allowed;
+}
+
+const SOUNDEX: Record<string, string> = { b: '1', f: '1', p: '1', v: '1', c: '2', g: '2', j: '2', k: '2', q: '2', s: '2', x: '2', z: '2', d: '3', t: '3', l: '4', m: '5', n: '5', r: '6' };
+
+/** American Soundex, ignoring the first letter (recognisers often get the onset wrong): "century" and "cemetery" agree. */
+function soundex(word: string): string {
+  let code = '';
+  let last = SOUNDEX[word[0]!] ?? '';
+  for (const ch of word.slice(1)) {
+    const digit = SOUNDEX[ch] ?? (ch === 'h' || ch === 'w' ? last : '');
+    if (digit && digit !== last) code += digit;
+    last = digit;
+  }
+  return code.padEnd(3, '0').slice(0, 3);
 }
 
 function editDistance(a: string, b: string): number {

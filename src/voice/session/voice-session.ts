@@ -16,10 +16,11 @@ import type { BackendChatService, SessionRegistration } from '../../backend-chat
 import { SerialQueue } from '../../common/serial-queue.js';
 import type { EffectiveSttConfig, SttStream, SttStreamListener } from '../../stt/stt-provider.js';
 import type { SttService } from '../../stt/stt.service.js';
-import type { EffectiveTtsConfig, TextMark } from '../../tts/tts-provider.js';
+import type { EffectiveTtsConfig } from '../../tts/tts-provider.js';
 import type { TtsService } from '../../tts/tts.service.js';
 import type { SocketWriter } from './socket-writer.js';
-import { heardText, isEcho, wordsBetween } from './heard-text.js';
+import { Turn, type TurnPhaseListener } from './turn.js';
+import { heardText, isEcho, isEchoSoFar, wordsBetween } from './heard-text.js';
 import { isIgnoredPhrase, mayBecomeIgnoredPhrase, resolveInterruption, wordCount, type EffectiveInterruption } from './interruption.js';
 
 export interface VoiceSessionDeps {
@@ -29,28 +30,11 @@ export interface VoiceSessionDeps {
   stt: SttService;
   logger: Logger;
   maxQueuedTurns: number;
+  /** Told of every turn's phase changes (metrics, barge-in). */
+  onTurnPhase?: TurnPhaseListener;
 }
 
 type SessionState = 'awaiting_configure' | 'ready' | 'closed';
-
-interface Turn {
-  id: number;
-  text: string;
-  controller: AbortController;
-  /** thinking: before its first audio; speaking: audio sent or playing. */
-  phase?: 'thinking' | 'speaking';
-  reply?: string;
-  marks?: TextMark[];
-  /** Milliseconds of audio sent, and when (performance.now) the first chunk went out. */
-  audioMs: number;
-  firstChunkAt?: number;
-  /** Latest `assistant.audio.played` report. */
-  reportedMs?: number;
-  /** Set once the turn was interrupted or cancelled: nothing more of it is sent. */
-  stopped?: boolean;
-  /** Resolves the wait for the end of playback. */
-  playbackDone?: () => void;
-}
 
 interface ReadySession {
   sessionId: string;
@@ -60,19 +44,32 @@ interface ReadySession {
   interruption: EffectiveInterruption;
 }
 
+/** Barge-in state of the active turn: playback reports, and whether it was stopped. */
+interface Playback {
+  turn: Turn;
+  /** Latest `assistant.audio.played` report. */
+  reportedMs?: number;
+  /** Interrupted or cancelled: nothing more of the turn is sent. */
+  stopped: boolean;
+  /** Ends the wait for the end of playback. */
+  done?: () => void;
+}
+
 /** The user's current utterance, from the STT's speech start to its commit. */
 interface UserSpeech {
   startedAt: number;
   speechMs: number;
   partial: string;
-  /** The turn that was active (or had just finished playing) when the speech began: echo is judged against it. */
-  over?: Turn;
+  /** The turn playing (or just played) when the speech began: echo is judged against it. */
+  over?: Playback;
   /** This speech interrupted a turn already. */
   interrupted: boolean;
 }
 
 /** Echo of a turn's audio can reach the microphone this long after it was played. */
 const ECHO_DELAY_MS = 1500;
+/** A live partial's latest words are compared with what was played in this span. */
+const ECHO_RECENT_MS = 3000;
 /** Playback reports may stop at a little less than the audio sent. */
 const PLAYED_TOLERANCE_MS = 60;
 /** Without reports reaching the end, a turn counts as played this long after the estimate says so. */
@@ -81,8 +78,8 @@ const PLAYBACK_GRACE_MS = 2000;
 /**
  * One WebSocket connection's conversation. Inbound messages run through a serial queue, so they
  * take effect in arrival order even when one (configure) waits on the network. Assistant turns run
- * one at a time on their own queue, each with an AbortController that reaches the chat backend and
- * TTS; closing the session aborts them all. Every failure becomes an `error` event and the session
+ * one at a time on their own queue (see Turn: its own AbortController reaches the chat backend, TTS
+ * and sending, and its phase is observable); closing the session cancels them all. Every failure becomes an `error` event and the session
  * carries on.
  */
 export class VoiceSession {
@@ -91,11 +88,13 @@ export class VoiceSession {
   private stt?: SttStream;
   private readonly inbound = new SerialQueue((error) => this.reportError(error));
   private readonly pendingTurns: Turn[] = [];
-  private activeTurn?: Turn;
+  private runningTurn?: Turn;
   private turnCount = 0;
+  /** Barge-in state of the active turn (its audio may still be playing after it was sent). */
+  private playback?: Playback;
   private userSpeech?: UserSpeech;
   /** The turn whose audio finished playing last, and when (for echo arriving late). */
-  private lastPlayed?: { turn: Turn; at: number };
+  private lastPlayed?: { playback: Playback; at: number };
   /** The text of a turn dropped while thinking, to be answered with the user's next words. */
   private carriedText?: string;
   /** Told to the backend on the next chat call. */
@@ -107,6 +106,16 @@ export class VoiceSession {
 
   get sessionId(): string | undefined {
     return this.ready?.sessionId;
+  }
+
+  /** The turn being run, if any. */
+  get activeTurn(): Turn | undefined {
+    return this.runningTurn;
+  }
+
+  /** Turns waiting behind the active one, oldest first. */
+  get queuedTurns(): readonly Turn[] {
+    return this.pendingTurns;
   }
 
   start(): void {
@@ -141,18 +150,17 @@ export class VoiceSession {
   audioPlayed(message: AssistantAudioPlayedMessage): void {
     this.inbound.run(() => {
       this.requireReady();
-      const turn = this.activeTurn;
-      if (!turn || turn.id !== message.turn_id || turn.stopped) return;
-      turn.reportedMs = Math.max(turn.reportedMs ?? 0, message.played_ms);
-      this.checkPlayback(turn);
+      const playback = this.playback;
+      if (!playback || playback.turn.id !== message.turn_id || playback.stopped) return;
+      playback.reportedMs = Math.max(playback.reportedMs ?? 0, message.played_ms);
+      this.checkPlayback(playback);
     });
   }
 
   cancel(): void {
     this.inbound.run(() => {
       this.requireReady();
-      const turn = this.activeTurn;
-      if (turn && !turn.stopped) this.interrupt(turn, 'client_cancel');
+      if (this.playback && !this.playback.stopped) this.interrupt(this.playback, 'client_cancel');
     });
   }
 
@@ -169,7 +177,7 @@ export class VoiceSession {
    */
   async whenIdle(signal: AbortSignal): Promise<void> {
     await this.inbound.idle();
-    if ((!this.activeTurn && this.pendingTurns.length === 0) || signal.aborted) return;
+    if ((!this.runningTurn && this.pendingTurns.length === 0) || signal.aborted) return;
     await new Promise<void>((resolve) => {
       this.idleWaiters.push(resolve);
       signal.addEventListener('abort', () => resolve(), { once: true });
@@ -181,7 +189,7 @@ export class VoiceSession {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.state = 'closed';
     this.lifetime.abort(new VoiceError('internal_error', 'session closed'));
-    for (const turn of [...this.pendingTurns.splice(0), ...(this.activeTurn ? [this.activeTurn] : [])]) turn.controller.abort();
+    for (const turn of [...this.pendingTurns.splice(0), ...(this.runningTurn ? [this.runningTurn] : [])]) turn.cancel('session_closed');
     this.stt?.close();
   }
 
@@ -237,15 +245,23 @@ export class VoiceSession {
         this.carriedText = undefined;
         // VAD commits of noise carry no words: no event, no turn. A client's commit is always answered.
         if (!text && trigger === 'vad') {
-          if (carried) this.startTurn(ready, carried);
+          if (carried) this.enqueueCarried(ready, carried);
           return;
         }
-        this.emit({ type: 'transcript.committed', text, ...(words ? { words } : {}) });
+        let turn: Turn | undefined;
+        let refused: unknown;
         if (heldBack || !text) {
-          if (carried) this.startTurn(ready, carried);
-          return;
+          if (carried) this.enqueueCarried(ready, carried);
+        } else {
+          try {
+            turn = this.createTurn(carried ? `${carried} ${text}` : text);
+          } catch (error) {
+            refused = error;
+          }
         }
-        this.startTurn(ready, carried ? `${carried} ${text}` : text);
+        this.emit({ type: 'transcript.committed', text, ...(words ? { words } : {}), ...(turn ? { turn_id: turn.id } : {}) });
+        if (turn) this.startTurn(this.ready, turn);
+        if (refused) this.reportError(refused);
       },
       failed: (error) => {
         this.stt?.close();
@@ -258,8 +274,8 @@ export class VoiceSession {
   /** A new utterance (ElevenLabs: its first partial); tells the client at once. */
   private startUserSpeech(): UserSpeech {
     const now = performance.now();
-    const active = this.activeTurn && !this.activeTurn.stopped && this.activeTurn.phase === 'speaking' ? this.activeTurn : undefined;
-    const recent = this.lastPlayed && now - this.lastPlayed.at <= ECHO_DELAY_MS ? this.lastPlayed.turn : undefined;
+    const active = this.playback && !this.playback.stopped && this.playback.turn.firstAudioSentAt !== undefined ? this.playback : undefined;
+    const recent = this.lastPlayed && now - this.lastPlayed.at <= ECHO_DELAY_MS ? this.lastPlayed.playback : undefined;
     const speech: UserSpeech = { startedAt: now, speechMs: 0, partial: '', over: active ?? recent, interrupted: false };
     this.userSpeech = speech;
     if (this.state === 'ready') this.emit({ type: 'user.speech_started' });
@@ -268,92 +284,102 @@ export class VoiceSession {
 
   /**
    * Barge-in: interrupts the active turn once the user's speech passes the guards. While the turn's
-   * audio plays, speech must also hold a recognised word that is neither (the start of) a backchannel
-   * phrase nor the assistant's own words coming back through the microphone (echo).
+   * audio plays, speech must also hold recognised words that are neither (the start of) a
+   * backchannel phrase nor the assistant's own words coming back through the microphone (echo).
    */
   private considerInterrupting(ready: ReadySession, speech: UserSpeech): void {
     const rules = ready.interruption;
-    const turn = this.activeTurn;
-    if (!rules.enabled || speech.interrupted || !turn || turn.stopped) return;
+    const playback = this.playback;
+    if (!rules.enabled || speech.interrupted || !playback || playback.stopped) return;
     if (ready.stt?.provider === 'local' && speech.speechMs < rules.min_speech_ms) return;
-    const speaking = turn.phase === 'speaking';
+    const speaking = playback.turn.firstAudioSentAt !== undefined;
     if (wordCount(speech.partial) < Math.max(rules.min_words, speaking ? 1 : 0)) return;
     if (speaking && mayBecomeIgnoredPhrase(speech.partial, rules.ignore_phrases)) return;
-    if (speaking && this.isEchoOf(turn, speech, speech.partial)) return;
+    if (speaking && this.isEchoOf(playback, speech, speech.partial, false)) return;
     speech.interrupted = true;
-    this.interrupt(turn, 'user_speech');
+    this.interrupt(playback, 'user_speech');
   }
 
   /** A committed utterance that starts no turn: a backchannel while the assistant speaks, or its echo. */
   private isHeldBack(ready: ReadySession, speech: UserSpeech | undefined, text: string): boolean {
     if (!ready.interruption.enabled || speech?.interrupted) return false;
-    const turn = this.activeTurn;
-    if (turn && !turn.stopped && turn.phase === 'speaking' && isIgnoredPhrase(text, ready.interruption.ignore_phrases)) return true;
+    const playback = this.playback;
+    if (playback && !playback.stopped && playback.turn.firstAudioSentAt !== undefined && isIgnoredPhrase(text, ready.interruption.ignore_phrases)) return true;
     const over = speech?.over;
-    return over !== undefined && !over.stopped && this.isEchoOf(over, speech!, text);
+    return over !== undefined && !over.stopped && this.isEchoOf(over, speech!, text, true);
   }
 
-  /** The words match what the turn's audio was saying from shortly before the speech began until now. */
-  private isEchoOf(turn: Turn, speech: UserSpeech, text: string): boolean {
-    if (!turn.marks || turn.firstChunkAt === undefined) return false;
-    const from = Math.min(this.estimatedPlayedMs(turn, speech.startedAt), turn.reportedMs ?? Infinity) - ECHO_DELAY_MS;
-    const to = Math.max(this.estimatedPlayedMs(turn, performance.now()), turn.reportedMs ?? 0) + 300;
-    return isEcho(text, wordsBetween(turn.marks, from, to));
+  /**
+   * The words match what the turn's audio was saying: a final transcript against everything played
+   * since shortly before the speech began, a live partial (its latest words) against the last few seconds.
+   */
+  private isEchoOf(playback: Playback, speech: UserSpeech, text: string, final: boolean): boolean {
+    const { turn } = playback;
+    if (turn.firstAudioSentAt === undefined) return false;
+    const now = Math.max(this.estimatedPlayedMs(turn, performance.now()), playback.reportedMs ?? 0);
+    const started = Math.min(this.estimatedPlayedMs(turn, speech.startedAt), playback.reportedMs ?? Infinity);
+    if (final) return isEcho(text, wordsBetween(turn.marks, started - ECHO_DELAY_MS, now + 300));
+    return isEchoSoFar(text, wordsBetween(turn.marks, Math.max(started, now - ECHO_RECENT_MS) - ECHO_DELAY_MS, now + 300));
   }
 
-  /** Stops a turn at once: no more of its events, backend call and synthesis aborted. */
-  private interrupt(turn: Turn, reason: InterruptionReason): void {
-    turn.stopped = true;
-    const played = Math.round(this.playedMs(turn));
-    const heard = turn.marks ? heardText(turn.marks, played) : '';
-    turn.controller.abort();
+  /** Stops the active turn at once: no more of its events; backend call and synthesis aborted. */
+  private interrupt(playback: Playback, reason: InterruptionReason): void {
+    const { turn } = playback;
+    playback.stopped = true;
+    const played = Math.round(this.playedMs(playback));
+    const heard = heardText(turn.marks, played);
+    const thinking = turn.firstAudioSentAt === undefined;
+    turn.cancel(reason);
     this.emit({ type: 'assistant.interrupted', turn_id: turn.id, reason, played_ms: played, heard_text: heard });
     // Speech while thinking: the user's next words are answered together with this turn's.
-    if (turn.phase !== 'speaking' && reason === 'user_speech') this.carriedText = this.carriedText ? `${this.carriedText} ${turn.text}` : turn.text;
-    this.pendingInterrupted = { turn_id: turn.id, message: turn.text, reply: turn.reply ?? '', heard };
-    turn.playbackDone?.();
+    if (thinking && reason === 'user_speech') this.carriedText = this.carriedText ? `${this.carriedText} ${turn.text}` : turn.text;
+    this.pendingInterrupted = { turn_id: turn.id, message: turn.text, reply: turn.replyText, heard };
+    playback.done?.();
   }
 
   /** What the client played of the turn: its latest report, else the real-time estimate. */
-  private playedMs(turn: Turn): number {
-    if (turn.firstChunkAt === undefined) return 0;
-    return Math.min(turn.reportedMs ?? this.estimatedPlayedMs(turn, performance.now()), turn.audioMs);
+  private playedMs(playback: Playback): number {
+    const { turn } = playback;
+    if (turn.firstAudioSentAt === undefined) return 0;
+    return Math.min(playback.reportedMs ?? this.estimatedPlayedMs(turn, performance.now()), turn.audioSentMs);
   }
 
   private estimatedPlayedMs(turn: Turn, at: number): number {
-    return turn.firstChunkAt === undefined ? 0 : Math.min(Math.max(at - turn.firstChunkAt, 0), turn.audioMs);
+    return turn.firstAudioSentAt === undefined ? 0 : Math.min(Math.max(at - turn.firstAudioSentAt, 0), turn.audioSentMs);
   }
 
-  /** Resolves once the turn's audio has played to its end on the client (or the turn stopped). */
-  private waitForPlayback(turn: Turn): Promise<void> {
+  /** Resolves once the turn's audio has played to its end on the client (or the turn stopped or the session closed). */
+  private waitForPlayback(playback: Playback): Promise<void> {
+    const { turn } = playback;
     return new Promise<void>((resolve) => {
       let timer: NodeJS.Timeout | undefined;
+      const lifetime = this.lifetime.signal;
       const done = () => {
         clearTimeout(timer);
-        turn.playbackDone = undefined;
-        turn.controller.signal.removeEventListener('abort', done);
-        if (!turn.stopped) this.lastPlayed = { turn, at: performance.now() };
+        playback.done = undefined;
+        lifetime.removeEventListener('abort', done);
+        if (!playback.stopped) this.lastPlayed = { playback, at: performance.now() };
         resolve();
       };
       const check = () => {
-        const endAt = turn.firstChunkAt! + turn.audioMs + (turn.reportedMs !== undefined ? PLAYBACK_GRACE_MS : 0);
-        if (this.checkPlayback(turn) || performance.now() >= endAt) return done();
+        const endAt = turn.firstAudioSentAt! + turn.audioSentMs + (playback.reportedMs !== undefined ? PLAYBACK_GRACE_MS : 0);
+        if (this.checkPlayback(playback) || performance.now() >= endAt) return done();
         timer = setTimeout(check, Math.max(endAt - performance.now(), 10));
       };
-      turn.playbackDone = done;
-      turn.controller.signal.addEventListener('abort', done, { once: true });
+      playback.done = done;
+      lifetime.addEventListener('abort', done, { once: true });
       check();
     });
   }
 
   /** True (and the playback wait ends) once the client reported the end of the turn's audio. */
-  private checkPlayback(turn: Turn): boolean {
-    const finished = turn.reportedMs !== undefined && turn.reportedMs >= turn.audioMs - PLAYED_TOLERANCE_MS;
-    if (finished) turn.playbackDone?.();
+  private checkPlayback(playback: Playback): boolean {
+    const finished = playback.reportedMs !== undefined && playback.reportedMs >= playback.turn.audioSentMs - PLAYED_TOLERANCE_MS;
+    if (finished) playback.done?.();
     return finished;
   }
 
-  private startTurn(ready: ReadySession, text: string): void {
+  private enqueueCarried(ready: ReadySession, text: string): void {
     try {
       this.enqueueTurn(ready, text);
     } catch (error) {
@@ -388,83 +414,53 @@ export class VoiceSession {
   }
 
   private enqueueTurn(ready: ReadySession, text: string): void {
+    this.startTurn(ready, this.createTurn(text));
+  }
+
+  /** A new turn with the next id; throws turn_queue_full (using no id) when the queue is full. */
+  private createTurn(text: string): Turn {
     if (this.pendingTurns.length >= this.deps.maxQueuedTurns) {
       throw new VoiceError('turn_queue_full', `${this.pendingTurns.length} turns are already waiting; this one was dropped: "${text.slice(0, 80)}"`);
     }
-    this.pendingTurns.push({ id: ++this.turnCount, text, controller: new AbortController(), audioMs: 0 });
-    if (!this.activeTurn) void this.runPendingTurns(ready);
+    const turn = new Turn(++this.turnCount, text);
+    const { onTurnPhase } = this.deps;
+    if (onTurnPhase) turn.onPhase(onTurnPhase);
+    return turn;
+  }
+
+  private startTurn(ready: ReadySession, turn: Turn): void {
+    this.pendingTurns.push(turn);
+    if (!this.runningTurn) void this.runPendingTurns(ready);
   }
 
   private async runPendingTurns(ready: ReadySession): Promise<void> {
     for (let turn = this.pendingTurns.shift(); turn && this.state === 'ready'; turn = this.pendingTurns.shift()) {
-      this.activeTurn = turn;
+      this.runningTurn = turn;
+      const playback: Playback = { turn, stopped: false };
+      this.playback = playback;
+      const interrupted = this.pendingInterrupted;
+      this.pendingInterrupted = undefined;
       try {
-        await this.runTurn(ready, turn);
+        await turn.run({
+          ...(interrupted ? { interrupted } : {}),
+          sessionId: ready.sessionId,
+          registration: ready.registration,
+          ttsConfig: ready.tts,
+          chat: this.deps.chat,
+          tts: this.deps.tts,
+          writer: this.deps.writer,
+          logger: this.deps.logger,
+        });
         // With barge-in the turn stays active (interruptible) until its audio has played on the client.
-        if (ready.interruption.enabled && turn.firstChunkAt !== undefined && !turn.stopped) await this.waitForPlayback(turn);
+        if (ready.interruption.enabled && turn.phase === 'played' && turn.firstAudioSentAt !== undefined && !playback.stopped) await this.waitForPlayback(playback);
       } catch (error) {
-        if (!turn.controller.signal.aborted) this.reportError(error);
+        this.reportError(error);
       } finally {
-        this.activeTurn = undefined;
+        this.runningTurn = undefined;
+        this.playback = undefined;
       }
     }
     for (const resolve of this.idleWaiters.splice(0)) resolve();
-  }
-
-  private async runTurn(ready: ReadySession, turn: Turn): Promise<void> {
-    const { signal } = turn.controller;
-    const started = performance.now();
-    turn.phase = 'thinking';
-    this.emit({ type: 'assistant.started', text: turn.text, turn_id: turn.id });
-    const interrupted = this.pendingInterrupted;
-    this.pendingInterrupted = undefined;
-    const reply = await this.deps.chat.chat(ready.registration, ready.sessionId, turn.text, signal, interrupted);
-    signal.throwIfAborted();
-    turn.reply = reply.text;
-    const backendMs = performance.now() - started;
-    this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata, turn_id: turn.id });
-    if (!/[\p{L}\p{N}]/u.test(reply.text)) return;
-    await this.speak(ready, turn, reply.text);
-    this.deps.logger.debug(`session ${ready.sessionId} turn ${turn.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
-  }
-
-  private async speak(ready: ReadySession, turn: Turn, text: string): Promise<void> {
-    const { signal } = turn.controller;
-    const audio = this.deps.tts.synthesize(text, ready.tts, signal);
-    turn.marks = audio.marks;
-    const format = { content_type: audio.format.contentType, output_format: audio.format.name };
-    if (!audio.streaming) {
-      const pieces: Buffer[] = [];
-      try {
-        for await (const piece of audio.chunks) pieces.push(piece);
-      } catch (error) {
-        throw asTtsFailure(error, signal);
-      }
-      if (turn.stopped) return;
-      // Compressed audio: its length is taken from the text's timing.
-      turn.audioMs = audio.marks.at(-1)?.endMs ?? 0;
-      turn.firstChunkAt = performance.now();
-      turn.phase = 'speaking';
-      this.emit({ type: 'assistant.audio', audio: Buffer.concat(pieces).toString('base64'), ...format });
-      return;
-    }
-    const bytesPerMs = (audio.format.sampleRate * (audio.format.codec === 'pcm' ? 2 : 1)) / 1000;
-    this.emit({ type: 'assistant.audio.start', turn_id: turn.id, ...format });
-    let count = 0;
-    try {
-      for await (const chunk of audio.chunks) {
-        // An interrupted turn sends nothing more, not even its audio.end.
-        if (turn.stopped) break;
-        turn.firstChunkAt ??= performance.now();
-        turn.phase = 'speaking';
-        turn.audioMs += chunk.length / bytesPerMs;
-        await this.deps.writer.sendPaced({ type: 'assistant.audio.chunk', turn_id: turn.id, audio: chunk.toString('base64'), ...format, chunk_index: ++count });
-      }
-    } catch (error) {
-      throw asTtsFailure(error, signal);
-    } finally {
-      if (this.state !== 'closed' && !turn.stopped) this.emit({ type: 'assistant.audio.end', turn_id: turn.id, ...format, chunk_count: count });
-    }
   }
 
   private emit(event: ServerEvent): void {
@@ -481,10 +477,4 @@ export class VoiceSession {
     this.deps.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     this.emit({ type: 'error', code: 'internal_error', message: 'Unexpected server error; the session is still usable.' });
   }
-}
-
-function asTtsFailure(error: unknown, signal: AbortSignal): unknown {
-  if (signal.aborted) return error;
-  if (isVoiceError(error) && error.code !== 'internal_error') return error;
-  return new VoiceError('tts_failed', 'Speech synthesis failed for this reply; its text was delivered in assistant.message.', { cause: error });
 }

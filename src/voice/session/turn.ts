@@ -1,0 +1,202 @@
+import type { Logger } from '@nestjs/common';
+import type { InterruptedTurn } from '@app/chat';
+import type { AudioFormat, ServerEvent } from '@app/protocol';
+import { isVoiceError, VoiceError } from '@app/protocol';
+import type { BackendChatService, SessionRegistration } from '../../backend-chat/backend-chat.service.js';
+import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMark } from '../../tts/tts-provider.js';
+import type { TtsService } from '../../tts/tts.service.js';
+import type { SocketWriter } from './socket-writer.js';
+
+/**
+ * Where a turn is:
+ * - `queued`: waiting behind another turn;
+ * - `thinking`: the chat backend call is in flight, no audio sent yet;
+ * - `speaking`: reply audio is being synthesised and sent;
+ * - `played`: completed, all audio sent (barge-in may later wait for the client's playback report);
+ * - `interrupted`: cancelled (see `cancelReason`);
+ * - `failed`: ended by an error (see `error`), already reported to the client.
+ */
+export type TurnPhase = 'queued' | 'thinking' | 'speaking' | 'played' | 'interrupted' | 'failed';
+
+export const FINAL_TURN_PHASES: readonly TurnPhase[] = ['played', 'interrupted', 'failed'];
+
+/** Why a turn was cancelled. */
+export type TurnCancelReason = 'session_closed' | 'user_speech' | 'client_cancel' | 'shutdown';
+
+export type TurnPhaseListener = (phase: TurnPhase, turn: Turn) => void;
+
+/** The abort reason of a cancelled turn's signal. */
+export class TurnCancelledError extends Error {
+  constructor(readonly reason: TurnCancelReason) {
+    super(`turn cancelled: ${reason}`);
+    this.name = 'TurnCancelledError';
+  }
+}
+
+/** What a turn needs from its session. */
+export interface TurnContext {
+  sessionId: string;
+  registration: SessionRegistration;
+  ttsConfig: EffectiveTtsConfig;
+  chat: BackendChatService;
+  tts: TtsService;
+  writer: SocketWriter;
+  logger: Logger;
+  /** What the user heard of the turn interrupted before this one (sent to the chat backend). */
+  interrupted?: InterruptedTurn;
+}
+
+/**
+ * One assistant turn: the user's text, the backend call, synthesis and sending of the reply, all
+ * under one AbortController (`signal` reaches the backend call, TTS and the socket writer's pacing).
+ * Its `phase` is observable (`onPhase`), and it keeps what barge-in needs: audio sent so far, when
+ * the first chunk left, and `marks` placing the reply text on the turn's audio timeline.
+ */
+export class Turn {
+  private currentPhase: TurnPhase = 'queued';
+  private readonly controller = new AbortController();
+  private readonly listeners = new Set<TurnPhaseListener>();
+  private format?: AudioFormat;
+  /** Why the turn was cancelled, once it was. */
+  cancelReason?: TurnCancelReason;
+  /** The error that failed the turn (phase `failed`). */
+  error?: unknown;
+  /** Reply text received from the backend so far (the whole reply once complete). */
+  replyText = '';
+  /** Bytes of reply audio handed to the socket writer. */
+  audioBytesSent = 0;
+  /** `performance.now()` when the first audio of the turn was sent. */
+  firstAudioSentAt?: number;
+  /** The reply text on the audio timeline (ms from the turn's first audio byte), in audio order. */
+  readonly marks: TextMark[] = [];
+
+  constructor(
+    readonly id: number,
+    /** The user text this turn answers. */
+    readonly text: string,
+  ) {}
+
+  get phase(): TurnPhase {
+    return this.currentPhase;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  get finished(): boolean {
+    return FINAL_TURN_PHASES.includes(this.currentPhase);
+  }
+
+  /** Milliseconds of reply audio sent so far (from the audio format and byte count). */
+  get audioSentMs(): number {
+    return this.format ? (this.audioBytesSent * 1000) / audioBytesPerSecond(this.format) : 0;
+  }
+
+  /** Calls `listener` on every phase change from now on; returns an unsubscribe function. */
+  onPhase(listener: TurnPhaseListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /**
+   * Stops the turn at once: aborts the backend call, synthesis and sending. Returns false when the
+   * turn had already ended. No event is sent for it here (the caller decides what the client hears).
+   */
+  cancel(reason: TurnCancelReason): boolean {
+    if (this.finished) return false;
+    this.cancelReason = reason;
+    this.setPhase('interrupted');
+    this.controller.abort(new TurnCancelledError(reason));
+    return true;
+  }
+
+  /**
+   * Runs the turn to its end. Resolves when it played or was cancelled; rejects with the error that
+   * failed it (the session reports it as an `error` event).
+   */
+  async run(context: TurnContext): Promise<void> {
+    if (this.finished) return;
+    this.setPhase('thinking');
+    try {
+      await this.converse(context);
+      if (!this.finished) this.setPhase('played');
+    } catch (error) {
+      if (this.signal.aborted) return;
+      this.error = error;
+      this.setPhase('failed');
+      throw error;
+    }
+  }
+
+  private setPhase(phase: TurnPhase): void {
+    if (this.currentPhase === phase) return;
+    this.currentPhase = phase;
+    for (const listener of [...this.listeners]) listener(phase, this);
+  }
+
+  private async converse(context: TurnContext): Promise<void> {
+    const { signal } = this;
+    const started = performance.now();
+    this.emit(context, { type: 'assistant.started', text: this.text, turn_id: this.id });
+    const reply = await context.chat.chat(context.registration, context.sessionId, this.text, signal, context.interrupted);
+    signal.throwIfAborted();
+    const backendMs = performance.now() - started;
+    this.replyText = reply.text;
+    this.emit(context, { type: 'assistant.message', text: reply.text, metadata: reply.metadata, turn_id: this.id });
+    if (!/[\p{L}\p{N}]/u.test(reply.text)) return;
+    await this.speak(context, reply.text);
+    context.logger.debug(`session ${context.sessionId} turn ${this.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
+  }
+
+  private async speak(context: TurnContext, text: string): Promise<void> {
+    const { signal } = this;
+    const audio = context.tts.synthesize(text, context.ttsConfig, signal, (mark) => this.marks.push(mark));
+    this.format = audio.format;
+    const format = { content_type: audio.format.contentType, output_format: audio.format.name };
+    if (!audio.streaming) {
+      const pieces: Buffer[] = [];
+      try {
+        for await (const piece of audio.chunks) pieces.push(piece);
+      } catch (error) {
+        throw asTtsFailure(error, signal);
+      }
+      const blob = Buffer.concat(pieces);
+      this.setPhase('speaking');
+      this.emit(context, { type: 'assistant.audio', audio: blob.toString('base64'), ...format });
+      this.noteAudioSent(blob.length);
+      return;
+    }
+    this.setPhase('speaking');
+    this.emit(context, { type: 'assistant.audio.start', turn_id: this.id, ...format });
+    let count = 0;
+    try {
+      for await (const chunk of audio.chunks) {
+        // Cancelled (barge-in): not one more chunk, even one already synthesised.
+        if (signal.aborted) break;
+        const sending = context.writer.sendPaced({ type: 'assistant.audio.chunk', turn_id: this.id, audio: chunk.toString('base64'), ...format, chunk_index: ++count });
+        this.noteAudioSent(chunk.length);
+        await sending;
+      }
+    } catch (error) {
+      throw asTtsFailure(error, signal);
+    } finally {
+      if (this.currentPhase !== 'interrupted') this.emit(context, { type: 'assistant.audio.end', turn_id: this.id, ...format, chunk_count: count });
+    }
+  }
+
+  private noteAudioSent(bytes: number): void {
+    this.firstAudioSentAt ??= performance.now();
+    this.audioBytesSent += bytes;
+  }
+
+  private emit(context: TurnContext, event: ServerEvent): void {
+    context.writer.send(event);
+  }
+}
+
+function asTtsFailure(error: unknown, signal: AbortSignal): unknown {
+  if (signal.aborted) return error;
+  if (isVoiceError(error) && error.code !== 'internal_error') return error;
+  return new VoiceError('tts_failed', 'Speech synthesis failed for this reply; its text was delivered in assistant.message.', { cause: error });
+}

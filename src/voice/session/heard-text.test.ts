@@ -50,6 +50,8 @@ describe('echo detection', () => {
     assert.equal(isEcho('a quack brown box jumps', window), true, 'close spellings and one foreign word');
     assert.equal(isEcho('stop please tell me the time', window), false);
     assert.equal(isEcho('', window), false);
+    assert.equal(isEcho('yes', window), false, 'one foreign word is the user');
+    assert.equal(isEcho('jumps', window), true);
   });
 
   it('judges a live partial on its latest words and waits while it has too few', () => {
@@ -57,6 +59,7 @@ describe('echo detection', () => {
     assert.equal(isEchoSoFar('best found', window), true, 'undecided: two words');
     // What PocketSphinx made of this echo: a bad start, then the assistant's words.
     assert.equal(isEchoSoFar('best found that a quick brown fox jumps over', window), true);
+    assert.equal(isEchoSoFar('that is found in a headset', wordsBetween([{ text: 'Rome was founded in the eighth century.', startMs: 0, endMs: 2000 }], 0, 2000)), true);
     assert.equal(isEchoSoFar('the quick brown fox what time is it now', window), false, 'the user talking over it');
   });
 

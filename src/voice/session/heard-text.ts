@@ -72,20 +72,36 @@ export function normalizePhrase(text: string): string {
     .join(' ');
 }
 
-/** Recognised words that match none of the assistant's words (recogniser errors allowed: a close spelling or a cut-off word counts). */
+/**
+ * Recognised content words that match none of the assistant's words (recogniser errors allowed: a
+ * close spelling, a similar sound or a cut-off word counts). Short function words are not counted:
+ * recognisers get them wrong most often, and they say little about who spoke.
+ */
 export function foreignWords(words: readonly string[], assistantWords: readonly string[]): number {
   const pool = [...new Set(assistantWords)];
-  return words.filter((word) => !pool.some((candidate) => candidate === word || similar(word, candidate))).length;
+  return contentWords(words).filter((word) => !pool.some((candidate) => candidate === word || similar(word, candidate))).length;
+}
+
+const FUNCTION_WORDS = new Set(
+  ('the a an and or but is was are were be been it its it\'s that this these those of to in on at for as by with from he she they we you i me my ' +
+    'his her their our your so if then there what which who not no do does did has have had will would can could up out all just than too very about into over also')
+    .split(' '),
+);
+
+function contentWords(words: readonly string[]): string[] {
+  return words.filter((word) => word.length >= 3 && !FUNCTION_WORDS.has(word));
 }
 
 /**
- * Echo test on a final transcript: speech is echo when at most a third of its words (at least one)
- * match none of the assistant's words of the window. Speech with no words is not echo.
+ * Echo test on a final transcript: speech is echo when at most a third of its content words match
+ * none of the assistant's words of the window. Speech with no words is not echo.
  */
 export function isEcho(recognised: string, assistantWords: readonly string[], maxForeignShare = 1 / 3): boolean {
   const words = normalizePhrase(recognised).split(' ').filter(Boolean);
   if (words.length === 0) return false;
-  return foreignWords(words, assistantWords) <= Math.max(1, Math.floor(words.length * maxForeignShare));
+  const content = contentWords(words);
+  if (content.length === 0) return words.every((word) => assistantWords.includes(word));
+  return foreignWords(words, assistantWords) <= Math.floor(content.length * maxForeignShare);
 }
 
 /** Echo test on a live partial: its latest words decide; too few words are undecided (treated as echo). */
@@ -95,16 +111,16 @@ export function isEchoSoFar(partial: string, assistantWords: readonly string[]):
   return foreignWords(words.slice(-PARTIAL_RECENT_WORDS), assistantWords) < PARTIAL_FOREIGN_WORDS;
 }
 
-/** A partial is judged on its last 6 words once it has 4; 3 of them foreign make it the user. */
-const PARTIAL_MIN_WORDS = 4;
+/** A partial is judged on its last 6 words once it has 3; 2 foreign content words among them make it the user. */
+const PARTIAL_MIN_WORDS = 3;
 const PARTIAL_RECENT_WORDS = 6;
-const PARTIAL_FOREIGN_WORDS = 3;
+const PARTIAL_FOREIGN_WORDS = 2;
 
 /** Close enough to be the same word misrecognised: short words exact, longer ones within one edit per 4 letters or cut off. */
 function similar(a: string, b: string): boolean {
   if (a.length <= 2 || b.length <= 2) return a === b;
   if (Math.min(a.length, b.length) >= 4 && (a.startsWith(b) || b.startsWith(a))) return true;
-  if (a.length >= 4 && b.length >= 4 && soundex(a) === soundex(b)) return true;
+  if (a.length >= 5 && b.length >= 5 && soundex(a) === soundex(b)) return true;
   const allowed = Math.max(1, Math.floor(Math.max(a.length, b.length) / 4));
   if (Math.abs(a.length - b.length) > allowed) return false;
   return editDistance(a, b) <= allowed;
@@ -112,16 +128,16 @@ function similar(a: string, b: string): boolean {
 
 const SOUNDEX: Record<string, string> = { b: '1', f: '1', p: '1', v: '1', c: '2', g: '2', j: '2', k: '2', q: '2', s: '2', x: '2', z: '2', d: '3', t: '3', l: '4', m: '5', n: '5', r: '6' };
 
-/** American Soundex, ignoring the first letter (recognisers often get the onset wrong): "century" and "cemetery" agree. */
+/** American Soundex: "century" and "cemetery" agree. */
 function soundex(word: string): string {
-  let code = '';
+  let code = word[0]!;
   let last = SOUNDEX[word[0]!] ?? '';
   for (const ch of word.slice(1)) {
     const digit = SOUNDEX[ch] ?? (ch === 'h' || ch === 'w' ? last : '');
     if (digit && digit !== last) code += digit;
     last = digit;
   }
-  return code.padEnd(3, '0').slice(0, 3);
+  return code.padEnd(4, '0').slice(0, 4);
 }
 
 function editDistance(a: string, b: string): number {

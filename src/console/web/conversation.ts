@@ -16,6 +16,8 @@ export interface Turn {
   audioChunks: number;
   audioSeconds: number;
   audioDone: boolean;
+  /** `assistant.interrupted`: the part of the reply that was heard (the rest is struck through). */
+  heardText?: string;
   error?: string;
 }
 
@@ -113,7 +115,8 @@ export class Conversation {
     const parts: HTMLElement[] = [bubble('user', turn.userText, turn.source === 'voice' ? 'spoken' : 'typed')];
     if (turn.replyText !== undefined) {
       const audio = turn.audioChunks > 0 ? `${turn.audioChunks} chunks · ${turn.audioSeconds.toFixed(2)} s of audio${turn.audioDone ? '' : ' …'}` : 'reply';
-      parts.push(bubble('assistant', turn.replyText, audio));
+      if (turn.heardText !== undefined) parts.push(interruptedBubble(turn.replyText, turn.heardText, audio));
+      else parts.push(bubble('assistant', turn.replyText, audio));
     } else if (turn.turnId !== undefined && !turn.error) {
       parts.push(bubble('assistant pending', '…', 'thinking'));
     }
@@ -131,6 +134,16 @@ export class Conversation {
 function bubble(kind: string, text: string, caption: string): HTMLElement {
   const wrapper = h('div', `bubble ${kind}`);
   wrapper.append(h('p', 'text', text), h('span', 'caption', caption));
+  return wrapper;
+}
+
+/** An interrupted reply: the heard part as said, the rest struck through. */
+function interruptedBubble(reply: string, heard: string, caption: string): HTMLElement {
+  const wrapper = h('div', 'bubble assistant interrupted');
+  const text = h('p', 'text');
+  const heardPart = reply.startsWith(heard) ? heard : '';
+  text.append(h('span', 'heard', heardPart), h('s', 'unheard', reply.slice(heardPart.length)));
+  wrapper.append(text, h('span', 'caption', `${caption} · interrupted`));
   return wrapper;
 }
 

@@ -30,6 +30,7 @@ const ui = {
   inputLevel: byId('input-level'),
   audioMode: byId<HTMLSelectElement>('audio-mode'),
   commit: byId<HTMLButtonElement>('commit'),
+  stop: byId<HTMLButtonElement>('stop'),
   serverInfo: byId('server-info'),
   playback: byId('playback'),
   playbackText: byId('playback-text'),
@@ -77,6 +78,17 @@ const socket = new VoiceSocket({
   },
 });
 
+/** Barge-in: the turn whose audio is playing, and turns stopped by `assistant.interrupted`. */
+let playingTurn: number | undefined;
+const stoppedTurns = new Set<number>();
+
+// Tell the service how much of the playing turn was heard (every 250 ms, and once when it ends).
+setInterval(() => {
+  if (playingTurn === undefined || connection === 'disconnected') return;
+  socket.send({ type: 'assistant.audio.played', turn_id: playingTurn, played_ms: player.playedMs() });
+  if (!player.playing) playingTurn = undefined;
+}, 250);
+
 function handle(event: ServerEvent, at: number): void {
   const text = typeof event['text'] === 'string' ? event['text'] : '';
   switch (event.type) {
@@ -114,8 +126,11 @@ function handle(event: ServerEvent, at: number): void {
       break;
     }
     case 'assistant.audio.chunk': {
-      const turn = conversation.byTurnId(Number(event['turn_id']));
+      const turnId = Number(event['turn_id']);
+      if (stoppedTurns.has(turnId)) break; // late audio of a stopped turn
+      const turn = conversation.byTurnId(turnId);
       const first = Number(event['chunk_index']) === 1;
+      if (first) playingTurn = turnId;
       player.playChunk(String(event['audio']), String(event['output_format']), first);
       if (turn) {
         turn.firstAudioAt ??= at;
@@ -142,6 +157,21 @@ function handle(event: ServerEvent, at: number): void {
         .catch((error: unknown) => conversation.note(`Could not play ${String(event['output_format'])}: ${String(error)}`, 'error'));
       if (turn) {
         turn.firstAudioAt ??= at;
+        turn.audioDone = true;
+        conversation.update(turn);
+      }
+      break;
+    }
+    case 'assistant.interrupted': {
+      // Barge-in: stop this turn's playback at once and drop what is buffered.
+      const turnId = Number(event['turn_id']);
+      stoppedTurns.add(turnId);
+      if (playingTurn === turnId) playingTurn = undefined;
+      player.stop();
+      showPlayback();
+      const turn = conversation.byTurnId(turnId);
+      if (turn) {
+        turn.heardText = String(event['heard_text']);
         turn.audioDone = true;
         conversation.update(turn);
       }
@@ -350,6 +380,7 @@ ui.mic.addEventListener('click', () => {
 });
 
 ui.commit.addEventListener('click', () => socket.send({ type: 'audio.commit' }));
+ui.stop.addEventListener('click', () => socket.send({ type: 'assistant.cancel' }));
 
 /** Read-only state for people in the devtools console and for the browser tests. */
 Object.assign(window, {

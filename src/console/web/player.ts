@@ -36,6 +36,8 @@ export class Player {
   private readonly scratch = new Float32Array(2048);
   private readonly counts = { chunks: 0, blobs: 0, seconds: 0, underruns: 0, outputPeak: 0 };
   private format: string | null = null;
+  /** Context time at which the current streamed reply started playing. */
+  private replyStartAt?: number;
 
   /** Creates or resumes the context; call it from a click so the browser allows sound. */
   unlock(rate: number): void {
@@ -65,6 +67,17 @@ export class Player {
     this.schedule(buffer, true);
     this.format = format;
     this.counts.blobs++;
+  }
+
+  /** Milliseconds of the current streamed reply played so far (for `assistant.audio.played`). */
+  playedMs(): number {
+    if (!this.context || this.replyStartAt === undefined) return 0;
+    return Math.max(0, Math.round((Math.min(this.context.currentTime, this.playHead) - this.replyStartAt) * 1000));
+  }
+
+  /** True while audio is playing or queued. */
+  get playing(): boolean {
+    return this.sources.size > 0;
   }
 
   /** Stops whatever is playing or queued. */
@@ -103,6 +116,7 @@ export class Player {
       if (!first && this.sources.size === 0) this.counts.underruns++;
       this.playHead = now + LEAD_SECONDS;
     }
+    if (first) this.replyStartAt = this.playHead;
     const source = context.createBufferSource();
     source.buffer = buffer;
     source.connect(this.analyser!);

@@ -33,7 +33,7 @@ try {
       BACKEND_BASE_URL: backendUrl,
       STT_WORKERS: '1', // speech input is not measured here; fewer workers boot faster
       ...(emulator ? { ELEVENLABS_API_KEY: 'bench', ELEVENLABS_BASE_URL: emulator.baseUrl } : {}),
-    });
+    }, 120_000);
     try {
       const session = async (registration: 'json' | 'stream') => {
         const client = await VoiceTestClient.connect(service.wsUrl);

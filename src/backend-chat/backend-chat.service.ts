@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { secretFingerprint, type ChatReply, type InterruptedTurn, type RegisterRequest } from '@app/chat';
+import { secretFingerprint, type ChatAnswer, type InterruptedTurn, type RegisterRequest } from '@app/chat';
 import { VoiceError, type BackendConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CHAT_BACKEND_CLIENT, type ChatBackendClient } from './chat-backend.client.js';
@@ -77,9 +77,9 @@ export class BackendChatService {
    * restarted), the registration is made again and the message resent. A registration another
    * session already made again (on this replica or, with a shared store, on another) is used instead
    * of a new one; the stale entry is overwritten, never deleted, so a slow session cannot remove a
-   * fresh one.
+   * fresh one. A streamed reply is returned once its response began (renewal happens before that).
    */
-  async chat(registration: SessionRegistration, sessionId: string, message: string, signal?: AbortSignal, interrupted?: InterruptedTurn): Promise<ChatReply> {
+  async chat(registration: SessionRegistration, sessionId: string, message: string, signal?: AbortSignal, interrupted?: InterruptedTurn): Promise<ChatAnswer> {
     const send = (registrationId: string) =>
       this.client.chat({ registration_id: registrationId, session_id: sessionId, message, ...(interrupted ? { interrupted } : {}) }, signal);
     const { cacheKey, request } = registration;

@@ -1,5 +1,5 @@
 import { Inject, Injectable } from '@nestjs/common';
-import { ChatEngine, ChatEngineError, type ChatReply, type ChatRequest, type RegisterRequest } from '@app/chat';
+import { ChatEngine, ChatEngineError, isReplyStream, type ChatAnswer, type ChatRequest, type ChatStreamPiece, type RegisterRequest } from '@app/chat';
 import { VoiceError } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { ChatBackendClient } from './chat-backend.client.js';
@@ -15,7 +15,7 @@ export class EmbeddedChatBackendClient implements ChatBackendClient {
   private readonly engine: ChatEngine;
 
   constructor(@Inject(APP_CONFIG) config: AppConfig) {
-    this.engine = new ChatEngine({ llmTimeoutMs: config.backend.timeoutMs, unknownRegistrations: 'local' });
+    this.engine = new ChatEngine({ llmTimeoutMs: config.backend.timeoutMs, unknownRegistrations: 'local', localStreamMsPerWord: config.backend.localStreamMsPerWord });
   }
 
   async register(request: RegisterRequest): Promise<string> {
@@ -26,9 +26,10 @@ export class EmbeddedChatBackendClient implements ChatBackendClient {
     }
   }
 
-  async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatReply> {
+  async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatAnswer> {
     try {
-      return await this.engine.chat(request, signal);
+      const answer = await this.engine.answer(request, signal, { stream: true });
+      return isReplyStream(answer) ? { streaming: true, pieces: mapErrors(answer.pieces, signal) } : answer;
     } catch (error) {
       signal?.throwIfAborted();
       throw toVoiceError(error);
@@ -36,6 +37,15 @@ export class EmbeddedChatBackendClient implements ChatBackendClient {
   }
 
   async ping(): Promise<void> {}
+}
+
+async function* mapErrors(pieces: AsyncIterable<ChatStreamPiece>, signal?: AbortSignal): AsyncGenerator<ChatStreamPiece> {
+  try {
+    yield* pieces;
+  } catch (error) {
+    signal?.throwIfAborted();
+    throw toVoiceError(error);
+  }
 }
 
 function toVoiceError(error: unknown): VoiceError {

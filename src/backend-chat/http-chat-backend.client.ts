@@ -1,13 +1,34 @@
+import type { Readable } from 'node:stream';
 import { HttpService } from '@nestjs/axios';
 import { Inject, Injectable } from '@nestjs/common';
-import { AxiosError, type AxiosRequestConfig } from 'axios';
+import { AxiosError, type AxiosRequestConfig, type AxiosResponse } from 'axios';
 import { firstValueFrom } from 'rxjs';
-import { extractChatReply, type ChatReply, type ChatRequest, type RegisterRequest } from '@app/chat';
+import {
+  ChatStreamError,
+  chatStreamFormat,
+  extractChatReply,
+  readChatStream,
+  type ChatAnswer,
+  type ChatRequest,
+  type ChatStreamPiece,
+  type RegisterRequest,
+} from '@app/chat';
 import { VoiceError } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import type { ChatBackendClient } from './chat-backend.client.js';
 
-/** Talks to the customer's backend at BACKEND_BASE_URL over HTTP (`/v1/register`, `/v1/chat`). */
+/** Every `/v1/chat` call offers streaming; JSON stays the seed contract. */
+export const CHAT_ACCEPT = 'text/event-stream, application/json;q=0.9';
+
+/**
+ * Talks to the customer's backend at BACKEND_BASE_URL over HTTP (`/v1/register`, `/v1/chat`).
+ *
+ * `/v1/chat` is read as a stream (axios `responseType: 'stream'`, so interceptors, headers and the
+ * connect/first-byte timeout stay as for the other calls): an SSE or NDJSON answer becomes a
+ * ChatReplyStream, anything else is read whole and parsed as the seed's JSON. While the body is read,
+ * a watchdog ends it when no byte arrives for BACKEND_TIMEOUT_MS, and the turn's signal destroys it
+ * (the backend sees the connection close).
+ */
 @Injectable()
 export class HttpChatBackendClient implements ChatBackendClient {
   readonly kind = 'http' as const;
@@ -26,9 +47,30 @@ export class HttpChatBackendClient implements ChatBackendClient {
     return id;
   }
 
-  async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatReply> {
-    const body = await this.post('/v1/chat', request, signal, 'backend_unavailable');
-    const reply = extractChatReply(body);
+  async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatAnswer> {
+    const path = '/v1/chat';
+    let response: AxiosResponse<Readable>;
+    try {
+      const config = this.requestConfig(signal);
+      response = await firstValueFrom(
+        this.http.post<Readable>(path, request, { ...config, responseType: 'stream', headers: { ...config.headers, accept: CHAT_ACCEPT } }),
+      );
+    } catch (error) {
+      (error instanceof AxiosError ? (error.response?.data as Readable | undefined) : undefined)?.destroy?.();
+      signal?.throwIfAborted();
+      throw mapAxiosError(error, path, 'backend_unavailable');
+    }
+    const body = this.watched(response.data, signal);
+    const format = chatStreamFormat(headerValue(response.headers['content-type']));
+    if (format) return { streaming: true, pieces: mapStreamErrors(readChatStream(body, format), signal) };
+    const text = await readWhole(body, this.maxJsonBytes(), signal);
+    let parsed: unknown = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      // Not JSON: reported below as a reply without text, as before.
+    }
+    const reply = extractChatReply(parsed);
     if (!reply) throw new VoiceError('backend_bad_response', 'The chat backend answered /v1/chat without a reply text.');
     return reply;
   }
@@ -48,6 +90,50 @@ export class HttpChatBackendClient implements ChatBackendClient {
     };
   }
 
+  /** A JSON reply is read whole; it may not be larger than the reply text allowed, encoded, plus room. */
+  private maxJsonBytes(): number {
+    return Math.max(1 << 20, this.config.backend.maxReplyChars * 8);
+  }
+
+  /**
+   * The body's bytes; fails with backend_timeout after BACKEND_TIMEOUT_MS without a byte, with
+   * backend_unavailable when the connection breaks, and is destroyed when `signal` aborts or the
+   * reader stops early.
+   */
+  private async *watched(body: Readable, signal?: AbortSignal): AsyncGenerator<Buffer> {
+    const timeoutMs = this.config.backend.timeoutMs;
+    let stalled = false;
+    let timer: NodeJS.Timeout | undefined;
+    const arm = () => {
+      clearTimeout(timer);
+      timer = setTimeout(() => {
+        stalled = true;
+        body.destroy();
+      }, timeoutMs);
+    };
+    const onAbort = () => body.destroy();
+    signal?.addEventListener('abort', onAbort, { once: true });
+    arm();
+    try {
+      for await (const chunk of body) {
+        arm();
+        yield chunk as Buffer;
+      }
+      if (stalled) throw new VoiceError('backend_timeout', `The chat backend sent nothing for ${timeoutMs} ms in the middle of its reply.`);
+    } catch (error) {
+      signal?.throwIfAborted();
+      if (isVoiceErrorLike(error)) throw error;
+      if (stalled || (error instanceof AxiosError && (error.code === AxiosError.ECONNABORTED || error.code === AxiosError.ETIMEDOUT))) {
+        throw new VoiceError('backend_timeout', `The chat backend sent nothing for ${timeoutMs} ms in the middle of its reply.`);
+      }
+      throw new VoiceError('backend_unavailable', 'The connection to the chat backend broke off in the middle of its reply.', { cause: error });
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      body.destroy();
+    }
+  }
+
   private async post(path: string, payload: unknown, signal: AbortSignal | undefined, clientErrorCode: 'registration_failed' | 'backend_unavailable'): Promise<unknown> {
     try {
       const response = await firstValueFrom(this.http.post(path, payload, this.requestConfig(signal)));
@@ -56,6 +142,49 @@ export class HttpChatBackendClient implements ChatBackendClient {
       signal?.throwIfAborted();
       throw mapAxiosError(error, path, clientErrorCode);
     }
+  }
+}
+
+function isVoiceErrorLike(error: unknown): error is VoiceError {
+  return error instanceof VoiceError;
+}
+
+function headerValue(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : Array.isArray(value) && typeof value[0] === 'string' ? value[0] : undefined;
+}
+
+async function readWhole(body: AsyncIterable<Buffer>, maxBytes: number, signal?: AbortSignal): Promise<string> {
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const part of body) {
+    size += part.length;
+    if (size > maxBytes) throw new VoiceError('reply_too_large', `The chat backend's reply is larger than ${maxBytes} bytes; it was dropped.`);
+    parts.push(part);
+  }
+  signal?.throwIfAborted();
+  return Buffer.concat(parts).toString('utf8');
+}
+
+/** Stream format problems as the contract's error codes. */
+async function* mapStreamErrors(pieces: AsyncIterable<ChatStreamPiece>, signal?: AbortSignal): AsyncGenerator<ChatStreamPiece> {
+  try {
+    yield* pieces;
+  } catch (error) {
+    signal?.throwIfAborted();
+    throw toVoiceStreamError(error);
+  }
+}
+
+/** Maps a ChatStreamError to the contract's codes; other errors pass through. */
+export function toVoiceStreamError(error: unknown): unknown {
+  if (!(error instanceof ChatStreamError)) return error;
+  switch (error.code) {
+    case 'backend_error':
+      return new VoiceError('backend_error', `The chat backend reported an error: ${error.message}`);
+    case 'too_large':
+      return new VoiceError('reply_too_large', `The chat backend's streamed reply was refused: ${error.message}.`);
+    case 'malformed':
+      return new VoiceError('backend_bad_response', `The chat backend's streamed reply held malformed data (${error.message}); the text before it was delivered.`);
   }
 }
 

@@ -11,6 +11,10 @@ export interface AppConfig {
     baseUrl?: string;
     apiKey?: string;
     timeoutMs: number;
+    /** Longest reply text taken from a streaming backend (MAX_REPLY_CHARS). */
+    maxReplyChars: number;
+    /** Embedded local responder's streaming pace; 0 = whole replies. */
+    localStreamMsPerWord: number;
     defaultRegistrationId?: string;
     allowFrontendAuth: boolean;
   };
@@ -53,6 +57,8 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       baseUrl: env.BACKEND_BASE_URL?.replace(/\/+$/, ''),
       apiKey: env.BACKEND_API_KEY,
       timeoutMs: env.BACKEND_TIMEOUT_MS,
+      maxReplyChars: env.MAX_REPLY_CHARS,
+      localStreamMsPerWord: env.LOCAL_RESPONDER_STREAM_MS_PER_WORD,
       defaultRegistrationId: env.DEFAULT_REGISTRATION_ID,
       allowFrontendAuth: env.ALLOW_FRONTEND_BACKEND_AUTH,
     },

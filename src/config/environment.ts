@@ -45,6 +45,14 @@ export class EnvironmentVariables {
   @Transform(toInt) @Max(600_000) @Min(1000) @IsInt()
   BACKEND_TIMEOUT_MS = 30_000;
 
+  /** Longest reply text (characters) taken from a streaming chat backend; beyond it the turn ends with reply_too_large. */
+  @Transform(toInt) @Max(1_048_576) @Min(256) @IsInt()
+  MAX_REPLY_CHARS = 32_768;
+
+  /** Embedded local responder: stream its reply word by word, this many ms per word (0 = whole reply at once). */
+  @Transform(toInt) @Max(10_000) @Min(0) @IsInt()
+  LOCAL_RESPONDER_STREAM_MS_PER_WORD = 0;
+
   @Transform(emptyToUndefined) @IsOptional() @IsString()
   DEFAULT_REGISTRATION_ID?: string;
 

@@ -4,7 +4,7 @@ import { ElevenLabsClient, ElevenLabsError, type ElevenLabs } from '@elevenlabs/
 import { isFliteVoice } from '@app/engines';
 import { parseAudioFormat, TTS_OUTPUT_FORMATS, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMarkListener, type TtsAudio, type TtsProvider, type TtsProviderInfo, type VoiceSettings } from './tts-provider.js';
+import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMarkListener, type TtsAudio, type TtsProvider, type TtsText, type TtsProviderInfo, type VoiceSettings } from './tts-provider.js';
 
 const MODEL_ID = 'eleven_flash_v2_5';
 /** Retries after the first attempt, for 429s, 5xx, timeouts and lost connections before any audio. */
@@ -74,9 +74,61 @@ export class ElevenLabsTtsProvider implements TtsProvider {
     return { provider: this.id, voice_id: voiceId, model_id: modelId, output_format: outputFormat, voice_settings: { ...dto?.voice_settings } };
   }
 
-  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio {
+  synthesize(text: TtsText, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio {
     const format = parseAudioFormat(config.output_format) as AudioFormat;
-    return { format, streaming: format.codec !== 'mp3', chunks: this.marked(this.stream(text, config, signal), text, format, onMark) };
+    const chunks = typeof text === 'string' ? this.marked(this.stream(text, config, signal), text, format, onMark) : this.unitsAudio(text, config, format, signal, onMark);
+    return { format, streaming: format.codec !== 'mp3', chunks };
+  }
+
+  /**
+   * A reply still being written: one streaming HTTP request per unit (sentence or clause), each with
+   * `previous_text` (the reply spoken so far) and, when already known, `next_text`, so prosody flows
+   * across units. Chosen over the stream-input WebSocket because: the units are already segmented
+   * here (the WebSocket would buffer text again behind its own chunk schedule, adding latency unless
+   * every unit is flushed); each request keeps this provider's retry rules unchanged (a unit is retried
+   * only before its first audio byte, never on auth or quota, so no audio is ever duplicated); a
+   * failure costs one unit, not the connection's state; and the emulator and SDK already speak it.
+   * The cost is one time-to-first-byte per unit, hidden from the listener because synthesis runs
+   * faster than real time and the client plays from its buffer.
+   */
+  private async *unitsAudio(units: AsyncIterable<string>, config: EffectiveTtsConfig, format: AudioFormat, signal: AbortSignal, onMark?: TextMarkListener): AsyncGenerator<Buffer> {
+    const queue: string[] = [];
+    const iterator = units[Symbol.asyncIterator]();
+    let ended = false;
+    let reading: Promise<void> | undefined;
+    // Reads ahead one unit when it is already there, for next_text; never waits for it.
+    const readAhead = () => {
+      reading ??= iterator.next().then((next) => {
+        reading = undefined;
+        if (next.done) ended = true;
+        else queue.push(next.value);
+      });
+      return reading;
+    };
+    let spoken = '';
+    let startMs = 0;
+    try {
+      for (;;) {
+        if (queue.length === 0 && !ended) await readAhead();
+        const text = queue.shift();
+        if (text === undefined) return;
+        if (!ended && queue.length === 0) await Promise.race([readAhead(), Promise.resolve()]);
+        signal.throwIfAborted();
+        if (!/[\p{L}\p{N}]/u.test(text)) continue;
+        const context = { previousText: spoken.slice(-1000) || undefined, nextText: queue[0] };
+        let bytes = 0;
+        for await (const piece of this.stream(text, config, signal, context)) {
+          bytes += piece.length;
+          yield piece;
+        }
+        const endMs = startMs + (bytes * 1000) / audioBytesPerSecond(format);
+        if (bytes > 0) onMark?.({ text, startMs, endMs });
+        startMs = endMs;
+        spoken = spoken ? `${spoken} ${text}` : text;
+      }
+    } finally {
+      if (!ended) void iterator.return?.();
+    }
   }
 
   /** One mark for the whole request's text, spanning its audio (known once the audio is complete). */
@@ -89,11 +141,18 @@ export class ElevenLabsTtsProvider implements TtsProvider {
     if (bytes > 0) onMark?.({ text, startMs, endMs: startMs + (bytes * 1000) / audioBytesPerSecond(format) });
   }
 
-  private async *stream(text: string, config: EffectiveTtsConfig, signal: AbortSignal): AsyncGenerator<Buffer> {
+  private async *stream(
+    text: string,
+    config: EffectiveTtsConfig,
+    signal: AbortSignal,
+    context: { previousText?: string; nextText?: string } = {},
+  ): AsyncGenerator<Buffer> {
     const client = this.client;
     if (!client) throw new VoiceError('provider_unavailable', 'The ElevenLabs TTS is not configured on this server.');
     const request: ElevenLabs.StreamTextToSpeechRequest = {
       text,
+      ...(context.previousText ? { previousText: context.previousText } : {}),
+      ...(context.nextText ? { nextText: context.nextText } : {}),
       modelId: config.model_id,
       outputFormat: config.output_format as ElevenLabs.TextToSpeechStreamRequestOutputFormat,
       voiceSettings: sdkVoiceSettings(config.voice_settings),

@@ -4,15 +4,16 @@ import { FLITE_VOICES, FliteSynthesizer, isFliteVoice, splitSentences, type Flit
 import { parseAudioFormat, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
 import { pcm16Samples } from '@app/audio';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import type { EffectiveTtsConfig, TextMarkListener, TtsAudio, TtsProvider, TtsProviderInfo } from './tts-provider.js';
+import type { EffectiveTtsConfig, TextMarkListener, TtsAudio, TtsProvider, TtsProviderInfo, TtsText } from './tts-provider.js';
 
 const OUTPUT_FORMATS = ['pcm_8000', 'pcm_16000', 'pcm_22050', 'pcm_24000', 'pcm_44100', 'pcm_48000', 'ulaw_8000'];
 const MODEL_ID = 'flite';
 
 /**
  * Embedded TTS: flite voices in worker threads, no network, no key. Replies are synthesised
- * sentence by sentence (FliteSynthesizer.speak), so the first audio leaves after the first sentence
- * is ready rather than the whole reply.
+ * unit by unit (FliteSynthesizer.speakUnits, one unit of look-ahead), so the first audio leaves after
+ * the first sentence is ready rather than the whole reply; a streamed reply's units are synthesised as
+ * they arrive, and each unit's PCM follows the previous one's with no gap.
  */
 @Injectable()
 export class LocalTtsProvider implements TtsProvider, OnModuleInit, OnApplicationShutdown {
@@ -73,9 +74,10 @@ export class LocalTtsProvider implements TtsProvider, OnModuleInit, OnApplicatio
     };
   }
 
-  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio {
+  synthesize(text: TtsText, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio {
     const format = parseAudioFormat(config.output_format) as AudioFormat;
-    return { format, streaming: true, chunks: this.unitsAudio(splitSentences(text), config, format, signal, onMark) };
+    const units = typeof text === 'string' ? splitSentences(text) : text;
+    return { format, streaming: true, chunks: this.unitsAudio(units, config, format, signal, onMark) };
   }
 
   /** Each unit's audio in order; its mark spans that unit's samples on the reply's timeline. */

@@ -30,6 +30,12 @@ export interface TextMark {
 /** Called with each piece of text once its audio is known, in audio order. */
 export type TextMarkListener = (mark: TextMark) => void;
 
+/**
+ * What to speak: a whole reply, or the units (sentences or clauses) of a reply still being written,
+ * as they complete (see SentenceStream).
+ */
+export type TtsText = string | AsyncIterable<string>;
+
 /** Audio of one reply as a provider produces it. */
 export interface TtsAudio {
   format: AudioFormat;
@@ -63,7 +69,7 @@ export interface TtsProvider {
    * Starts synthesis; audio is produced lazily and stops when `signal` aborts. `onMark` learns where
    * each synthesised piece of text lies on the audio timeline (as finely as the provider knows).
    */
-  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio;
+  synthesize(text: TtsText, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio;
 }
 
 export const TTS_PROVIDERS = Symbol('TTS_PROVIDERS');

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { ByteChunker } from '@app/audio';
 import { rawBytesPerSecond, VoiceError, type ProviderId, type TtsConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
-import { TTS_PROVIDERS, type EffectiveTtsConfig, type TextMarkListener, type TtsAudio, type TtsProvider, type TtsProviderInfo } from './tts-provider.js';
+import { TTS_PROVIDERS, type EffectiveTtsConfig, type TextMarkListener, type TtsAudio, type TtsText, type TtsProvider, type TtsProviderInfo } from './tts-provider.js';
 
 /**
  * Picks the TTS provider per session (explicit `tts.provider`, else the server default) and turns
@@ -39,7 +39,7 @@ export class TtsService {
     return provider.resolveConfig(dto, this.config.tts.outputFormat);
   }
 
-  synthesize(text: string, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio {
+  synthesize(text: TtsText, config: EffectiveTtsConfig, signal: AbortSignal, onMark?: TextMarkListener): TtsAudio {
     const provider = this.providers.get(config.provider);
     if (!provider) throw new VoiceError('provider_unavailable', `TTS provider "${config.provider}" is not available on this server.`);
     const audio = provider.synthesize(text, config, signal, onMark);

@@ -60,6 +60,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
       stt: this.stt,
       logger: this.logger,
       maxQueuedTurns: this.config.session.maxQueuedTurns,
+      maxReplyChars: this.config.backend.maxReplyChars,
     });
     this.sessions.set(socket, session);
     return session;

@@ -26,6 +26,8 @@ export interface EmulatorFaults {
   chunkDelayMs: number;
   /** Send the 200 headers, then nothing until the client gives up. */
   stall: boolean;
+  /** Cut the connection after this many audio bytes of a response (0: never), as a dropped upstream does. */
+  dropAfterBytes: number;
   /** Realtime STT (its knobs are separate from the TTS ones, so a test can fail one API only): `auth_error` then close. */
   sttRejectAuth: boolean;
   /** Realtime STT: `quota_exceeded` then close. */
@@ -56,6 +58,7 @@ export const NO_FAULTS: Readonly<EmulatorFaults> = {
   firstByteDelayMs: 0,
   chunkDelayMs: 0,
   stall: false,
+  dropAfterBytes: 0,
   sttRejectAuth: false,
   sttQuotaExceeded: false,
   sttRateLimited: 0,

@@ -11,7 +11,7 @@ export class ReferenceBackendModule {
       controllers: [ChatController],
       providers: [
         { provide: REFERENCE_BACKEND_OPTIONS, useValue: options },
-        { provide: ChatEngine, useValue: new ChatEngine({ llmTimeoutMs: options.llmTimeoutMs }) },
+        { provide: ChatEngine, useValue: new ChatEngine({ llmTimeoutMs: options.llmTimeoutMs, localStreamMsPerWord: options.localStreamMsPerWord }) },
         { provide: APP_PIPE, useValue: new ValidationPipe({ whitelist: true, forbidNonWhitelisted: true }) },
       ],
     };

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { ChatReply, ChatRequest, InterruptedTurn, RegisterRequest } from './chat-contract.js';
+import type { ChatAnswer, ChatStreamPiece } from './chat-stream.js';
 import { localReply } from './local-responder.js';
-import { createChatCompletion, type ChatTurn } from './openai-compatible.js';
+import { createChatCompletion, streamChatCompletion, type ChatTurn } from './openai-compatible.js';
 
 /** Providers answered in-process by the deterministic local responder. */
 export const LOCAL_PROVIDERS = ['local', 'echo'] as const;
@@ -43,6 +44,11 @@ export interface ChatEngineOptions {
    * served by the local responder (the embedded default, so production frontend configs work offline).
    */
   unknownRegistrations?: 'reject' | 'local';
+  /**
+   * When a caller accepts a stream: the local responder writes its reply word by word, this many ms
+   * per word. 0 (default): the local responder answers whole replies.
+   */
+  localStreamMsPerWord?: number;
 }
 
 /**
@@ -55,10 +61,12 @@ export class ChatEngine {
   private readonly histories = new Map<string, ChatTurn[]>();
   private readonly llmTimeoutMs: number;
   private readonly unknownRegistrations: 'reject' | 'local';
+  private readonly localStreamMsPerWord: number;
 
   constructor(options: ChatEngineOptions = {}) {
     this.llmTimeoutMs = options.llmTimeoutMs ?? 60_000;
     this.unknownRegistrations = options.unknownRegistrations ?? 'reject';
+    this.localStreamMsPerWord = options.localStreamMsPerWord ?? 0;
   }
 
   /** Registrations made so far. */
@@ -87,6 +95,62 @@ export class ChatEngine {
 
   hasRegistration(id: string): boolean {
     return this.registrations.has(id);
+  }
+
+  /**
+   * Answers one message as a stream when the caller accepts one and the reply is written over time
+   * (an LLM relay, or the local responder with a streaming pace), else as a whole reply. History is
+   * kept once the reply is complete.
+   */
+  async answer(request: ChatRequest, signal?: AbortSignal, options: { stream?: boolean } = {}): Promise<ChatAnswer> {
+    const registration = this.registrations.get(request.registration_id) ?? this.fallbackRegistration(request.registration_id);
+    const streamLocal = !registration.baseUrl && this.localStreamMsPerWord > 0;
+    if (!options.stream || (!registration.baseUrl && !streamLocal)) return this.chat(request, signal);
+    return { streaming: true, pieces: this.streamReply(registration, request, signal) };
+  }
+
+  private async *streamReply(registration: Registration, request: ChatRequest, signal?: AbortSignal): AsyncGenerator<ChatStreamPiece> {
+    const historyKey = `${registration.id}\u0000${request.session_id}`;
+    const history = rewriteInterrupted(this.histories.get(historyKey) ?? [], request.interrupted);
+    if (request.interrupted) this.remember(historyKey, history);
+    let text = '';
+    let metadata: Record<string, unknown>;
+    if (registration.baseUrl) {
+      metadata = { provider: registration.provider, model: registration.model };
+      try {
+        const completion = streamChatCompletion({
+          baseUrl: registration.baseUrl,
+          apiKey: registration.apiKey,
+          model: registration.model,
+          messages: this.messages(registration, history, request.message),
+          timeoutMs: this.llmTimeoutMs,
+          signal,
+        });
+        for await (const piece of completion) {
+          text += piece.delta ?? '';
+          if (piece.metadata) metadata = { ...metadata, ...piece.metadata };
+          if (piece.delta) yield { delta: piece.delta };
+        }
+      } catch (error) {
+        signal?.throwIfAborted();
+        throw new ChatEngineError('llm_failed', error instanceof Error ? error.message : 'LLM request failed');
+      }
+    } else {
+      metadata = { provider: registration.provider, model: registration.model };
+      const words = localReply(request.message).split(/(?<=\s)/);
+      for (const word of words) {
+        await sleep(this.localStreamMsPerWord, signal);
+        text += word;
+        yield { delta: word };
+      }
+    }
+    const updated = [...history, { role: 'user' as const, content: request.message }, { role: 'assistant' as const, content: text }];
+    this.remember(historyKey, updated.slice(-HISTORY_TURNS));
+    yield { metadata: { ...metadata, turn: Math.ceil(updated.length / 2) } };
+  }
+
+  private messages(registration: Registration, history: ChatTurn[], message: string): ChatTurn[] {
+    return [...(registration.systemPrompt ? [{ role: 'system' as const, content: registration.systemPrompt }] : []), ...history, { role: 'user', content: message }];
   }
 
   async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatReply> {
@@ -157,6 +221,21 @@ export function rewriteInterrupted(history: ChatTurn[], interrupted: Interrupted
     return heard ? [...history.slice(0, i), { role: 'assistant', content: heard }, ...history.slice(i + 1)] : [...history.slice(0, i), ...history.slice(i + 1)];
   }
   return history;
+}
+
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    signal?.throwIfAborted();
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason as Error);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
 }
 
 function assertHttpUrl(value: string): void {

@@ -3,12 +3,13 @@ import type { AddressInfo } from 'node:net';
 
 export interface RecordedCompletion {
   authorization?: string;
-  body: { model: string; messages: Array<{ role: string; content: string }> };
+  body: { model: string; messages: Array<{ role: string; content: string }>; stream?: boolean };
 }
 
 /**
  * An OpenAI-compatible `/v1/chat/completions` endpoint on loopback that answers
- * `echo(<last user message>)` and records each request.
+ * `The model heard: <last user message>` and records each request. With `stream: true` it answers
+ * SSE `chat.completion.chunk`s, one per word (`streamDelayMs` apart), then `data: [DONE]`.
  */
 export class FakeOpenAi {
   private constructor(
@@ -17,6 +18,9 @@ export class FakeOpenAi {
     /** Every request received, in order. */
     readonly requests: RecordedCompletion[],
   ) {}
+
+  /** Pause between streamed chunks. */
+  static streamDelayMs = 5;
 
   static async start(): Promise<FakeOpenAi> {
     const requests: RecordedCompletion[] = [];
@@ -28,6 +32,20 @@ export class FakeOpenAi {
       const body = JSON.parse(await readBody(req)) as RecordedCompletion['body'];
       requests.push({ authorization: req.headers.authorization, body });
       const last = [...body.messages].reverse().find((m) => m.role === 'user')?.content ?? '';
+      if (body.stream) {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const chunk = (delta: Record<string, string>, finish: string | null = null) =>
+          `data: ${JSON.stringify({ id: 'chatcmpl-fake', object: 'chat.completion.chunk', model: body.model, choices: [{ index: 0, delta, finish_reason: finish }] })}\n\n`;
+        res.write(chunk({ role: 'assistant', content: '' }));
+        for (const word of `The model heard: ${last}`.split(/(?<= )/)) {
+          await new Promise((resolve) => setTimeout(resolve, FakeOpenAi.streamDelayMs));
+          if (res.destroyed) return;
+          res.write(chunk({ content: word }));
+        }
+        res.write(chunk({}, 'stop'));
+        res.end('data: [DONE]\n\n');
+        return;
+      }
       res.writeHead(200, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ model: body.model, choices: [{ message: { role: 'assistant', content: `The model heard: ${last}` } }], usage: { total_tokens: 7 } }));
     };

@@ -117,6 +117,14 @@ function handle(event: ServerEvent, at: number): void {
     case 'assistant.started':
       conversation.started(text, at);
       break;
+    case 'assistant.message.delta': {
+      // A streaming backend: the reply text grows; assistant.message replaces it with the whole text.
+      const turn = conversation.current();
+      if (!turn) break;
+      turn.replyText = `${turn.replyText ?? ''}${text}`;
+      conversation.update(turn);
+      break;
+    }
     case 'assistant.message': {
       const turn = conversation.current();
       if (!turn) break;

@@ -41,6 +41,7 @@ describe('Turn', () => {
       tts,
       writer: new SocketWriter(await accepted, 1 << 20),
       logger: new Logger('turn-test'),
+      maxReplyChars: 32768,
     };
   });
   after(async () => {

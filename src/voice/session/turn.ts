@@ -1,9 +1,10 @@
 import type { Logger } from '@nestjs/common';
-import type { InterruptedTurn } from '@app/chat';
+import { isReplyStream, type ChatReplyStream, type InterruptedTurn } from '@app/chat';
+import { SentenceStream } from '@app/engines';
 import type { AudioFormat, ServerEvent } from '@app/protocol';
 import { isVoiceError, VoiceError } from '@app/protocol';
 import type { BackendChatService, SessionRegistration } from '../../backend-chat/backend-chat.service.js';
-import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMark } from '../../tts/tts-provider.js';
+import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMark, type TtsText } from '../../tts/tts-provider.js';
 import type { TtsService } from '../../tts/tts.service.js';
 import type { SocketWriter } from './socket-writer.js';
 
@@ -42,6 +43,8 @@ export interface TurnContext {
   tts: TtsService;
   writer: SocketWriter;
   logger: Logger;
+  /** Longest reply text taken from a streaming backend (MAX_REPLY_CHARS). */
+  maxReplyChars: number;
   /** What the user heard of the turn interrupted before this one (sent to the chat backend). */
   interrupted?: InterruptedTurn;
 }
@@ -141,6 +144,7 @@ export class Turn {
     this.emit(context, { type: 'assistant.started', text: this.text, turn_id: this.id });
     const reply = await context.chat.chat(context.registration, context.sessionId, this.text, signal, context.interrupted);
     signal.throwIfAborted();
+    if (isReplyStream(reply)) return this.converseStreaming(context, reply, started);
     const backendMs = performance.now() - started;
     this.replyText = reply.text;
     this.emit(context, { type: 'assistant.message', text: reply.text, metadata: reply.metadata, turn_id: this.id });
@@ -149,8 +153,68 @@ export class Turn {
     context.logger.debug(`session ${context.sessionId} turn ${this.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
   }
 
-  private async speak(context: TurnContext, text: string): Promise<void> {
+  /**
+   * A streamed reply: each piece goes out as `assistant.message.delta`; complete units go to speech as
+   * they form (the first audio leaves once the first sentence, or long first clause, is known);
+   * `assistant.message` follows the last piece. A failed stream (error event, malformed data, stall,
+   * break, size limit) stops synthesis at once, then sends `assistant.message` with the text so far,
+   * and the error (by rejecting).
+   */
+  private async converseStreaming(context: TurnContext, reply: ChatReplyStream, started: number): Promise<void> {
     const { signal } = this;
+    const units = new UnitQueue();
+    const splitter = new SentenceStream();
+    const stopSpeech = new AbortController();
+    let speaking: Promise<void> | undefined;
+    let metadata: Record<string, unknown> = {};
+    let failure: Error | undefined;
+    let firstByteMs: number | undefined;
+    const queueUnits = (texts: string[]) => {
+      for (const text of texts) {
+        units.push(text);
+        if (!speaking) {
+          speaking = this.speak(context, units, AbortSignal.any([signal, stopSpeech.signal]));
+          speaking.catch(() => undefined); // awaited below
+        }
+      }
+    };
+    try {
+      for await (const piece of reply.pieces) {
+        signal.throwIfAborted();
+        firstByteMs ??= performance.now() - started;
+        if (piece.metadata) metadata = { ...metadata, ...piece.metadata };
+        if (!piece.delta) continue;
+        const room = context.maxReplyChars - this.replyText.length;
+        const delta = piece.delta.length > room ? piece.delta.slice(0, room) : piece.delta;
+        if (delta) {
+          this.replyText += delta;
+          this.emit(context, { type: 'assistant.message.delta', turn_id: this.id, text: delta });
+          queueUnits(splitter.push(delta));
+        }
+        if (delta.length < piece.delta.length) {
+          throw new VoiceError('reply_too_large', `The chat backend's reply is longer than ${context.maxReplyChars} characters (MAX_REPLY_CHARS); the text up to the limit was delivered.`);
+        }
+      }
+      queueUnits(splitter.end());
+    } catch (error) {
+      signal.throwIfAborted();
+      failure = error instanceof Error ? error : new Error(String(error));
+      stopSpeech.abort();
+    }
+    units.end();
+    this.emit(context, { type: 'assistant.message', text: this.replyText, metadata, turn_id: this.id });
+    try {
+      await speaking;
+    } catch (error) {
+      if (!failure) throw error;
+    }
+    if (failure) throw failure;
+    context.logger.debug(
+      `session ${context.sessionId} turn ${this.id}: backend first byte ${Math.round(firstByteMs ?? 0)} ms, complete ${Math.round(performance.now() - started)} ms (streamed)`,
+    );
+  }
+
+  private async speak(context: TurnContext, text: TtsText, signal: AbortSignal = this.signal): Promise<void> {
     const audio = context.tts.synthesize(text, context.ttsConfig, signal, (mark) => this.marks.push(mark));
     this.format = audio.format;
     const format = { content_type: audio.format.contentType, output_format: audio.format.name };
@@ -199,4 +263,39 @@ function asTtsFailure(error: unknown, signal: AbortSignal): unknown {
   if (signal.aborted) return error;
   if (isVoiceError(error) && error.code !== 'internal_error') return error;
   return new VoiceError('tts_failed', 'Speech synthesis failed for this reply; its text was delivered in assistant.message.', { cause: error });
+}
+
+/** Units of a streamed reply on their way to synthesis, in order; ends when the reply does. */
+class UnitQueue implements AsyncIterable<string> {
+  private readonly items: string[] = [];
+  private ended = false;
+  private wake?: () => void;
+
+  push(text: string): void {
+    this.items.push(text);
+    this.notify();
+  }
+
+  end(): void {
+    this.ended = true;
+    this.notify();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncGenerator<string> {
+    for (;;) {
+      const next = this.items.shift();
+      if (next !== undefined) {
+        yield next;
+        continue;
+      }
+      if (this.ended) return;
+      await new Promise<void>((resolve) => (this.wake = resolve));
+    }
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = undefined;
+    wake?.();
+  }
 }

@@ -30,6 +30,8 @@ export interface VoiceSessionDeps {
   stt: SttService;
   logger: Logger;
   maxQueuedTurns: number;
+  /** MAX_REPLY_CHARS: longest reply text taken from a streaming backend. */
+  maxReplyChars: number;
   /** Told of every turn's phase changes (metrics, barge-in). */
   onTurnPhase?: TurnPhaseListener;
 }
@@ -450,6 +452,7 @@ export class VoiceSession {
           tts: this.deps.tts,
           writer: this.deps.writer,
           logger: this.deps.logger,
+          maxReplyChars: this.deps.maxReplyChars,
         });
         // With barge-in the turn stays active (interruptible) until its audio has played on the client.
         if (ready.interruption.enabled && turn.phase === 'played' && turn.firstAudioSentAt !== undefined && !playback.stopped) await this.waitForPlayback(playback);

@@ -55,7 +55,7 @@ export class TextToSpeechController {
       res.flushHeaders();
       // A stalled upstream keeps the request open and silent until the client gives up.
       if (faults.stall) return;
-      const audio = paced(this.speech.speak(body.text, voiceId, body.voice_settings?.speed ?? 1, format, client.signal), faults.chunkDelayMs, client.signal);
+      const audio = paced(this.speech.speak(body.text, voiceId, body.voice_settings?.speed ?? 1, format, client.signal), faults.chunkDelayMs, client.signal, faults.dropAfterBytes);
       const { onTtsEmit } = this.state;
       await pipeline(onTtsEmit ? reported(audio, onTtsEmit, { text: body.text, voiceId, outputFormat }) : audio, res);
     } catch (error) {
@@ -113,11 +113,16 @@ interface UpstreamFailure {
   detail: UpstreamErrorDetail;
 }
 
-async function* paced(audio: AsyncIterable<Buffer>, delayMs: number, signal: AbortSignal): AsyncGenerator<Buffer> {
-  let first = true;
+async function* paced(audio: AsyncIterable<Buffer>, delayMs: number, signal: AbortSignal, dropAfterBytes = 0): AsyncGenerator<Buffer> {
+  let sent = 0;
   for await (const chunk of audio) {
-    if (!first && delayMs > 0) await sleep(delayMs, undefined, { signal });
-    first = false;
+    if (sent > 0 && delayMs > 0) await sleep(delayMs, undefined, { signal });
+    if (dropAfterBytes > 0 && sent + chunk.length >= dropAfterBytes) {
+      yield chunk.subarray(0, dropAfterBytes - sent);
+      await sleep(50, undefined, { signal }); // the bytes before the cut reach the client
+      throw new Error('emulated upstream drop');
+    }
+    sent += chunk.length;
     yield chunk;
   }
 }

@@ -25,7 +25,7 @@ export async function freePort(): Promise<number> {
 }
 
 /** Starts the built service (dist/src/main.js) as its own process and waits until it is ready. */
-export async function startService(env: Record<string, string>): Promise<{ url: string; wsUrl: string; stop: () => Promise<void> }> {
+export async function startService(env: Record<string, string>, readyTimeoutMs = 30_000): Promise<{ url: string; wsUrl: string; stop: () => Promise<void> }> {
   const port = await freePort();
   const main = fileURLToPath(new URL('../src/main.js', import.meta.url));
   const child: ChildProcess = spawn(process.execPath, [main], {
@@ -33,14 +33,17 @@ export async function startService(env: Record<string, string>): Promise<{ url: 
     stdio: ['ignore', 'inherit', 'inherit'],
   });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + readyTimeoutMs;
   for (;;) {
     try {
       if ((await fetch(`${url}/health/ready`)).ok) break;
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('service did not become ready');
+    if (Date.now() > deadline || child.exitCode !== null) {
+      child.kill('SIGKILL');
+      throw new Error('service did not become ready');
+    }
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   return {

@@ -377,6 +377,37 @@ describe('browser console at /test, in Chromium', () => {
     }
   });
 
+  it('barge-in: the user talks while the assistant speaks; playback stops, the reply is struck through, the new question is answered', async () => {
+    // Question, a pause in which the reply starts playing (~5 s of audio), then the user talks over it.
+    const rate = 16000;
+    const first = await synthesizeSpeech(flite, PROMPT, rate);
+    const second = await synthesizeSpeech(flite, 'what time is it now', rate);
+    const wav = wavFile(dir, 'barge-in-16k.wav', Buffer.concat([first, silence(3.2, rate), second]), rate, 1, 4);
+    const session = await openChromium({ fakeMicrophone: wav });
+    try {
+      await openConfigured(session, testApp);
+      await session.page.click('#mic');
+      const interrupted = await until(session, 'reply interrupted', (s) => s.turns[0]?.interrupted !== undefined, 30_000);
+      const turn = interrupted.turns[0]!;
+      const heard = turn.interrupted!.heard_text;
+      assert.equal(normalizeWords(turn.userText), PROMPT);
+      assert.equal(turn.interrupted!.reason, 'user_speech');
+      assert.ok(turn.replyText && turn.replyText.startsWith(heard) && heard.length < turn.replyText.length, `heard "${heard}" of "${turn.replyText}"`);
+      assert.ok(interrupted.playback.outputPeak > AUDIBLE, 'the reply was playing');
+      // Playback stopped at once: nothing left queued.
+      const stopped = await state(session.page);
+      assert.equal((stopped.playback as { queuedSeconds?: number }).queuedSeconds, 0);
+      assert.ok(await session.page.locator('.bubble.interrupted s.unheard').count() > 0, 'the unheard part is struck through');
+      const answered = await until(session, 'new question answered', (s) => s.turns[1]?.audioDone === true, 30_000);
+      assert.equal(normalizeWords(answered.turns[1]!.userText), 'what time is it now');
+      assert.equal(answered.turns[1]!.replyText, localReply(answered.turns[1]!.userText));
+      await session.screenshot('console-barge-in');
+      assert.deepEqual(session.problems, []);
+    } finally {
+      await session.close();
+    }
+  });
+
   it('answers a shared human recording from the fake microphone (base64 audio.append)', async () => {
     const name = 'librivox-austen-0870.wav';
     const wav = wavFile(dir, name, readSharedRecording(name), 16000, 1, 3);

@@ -1,5 +1,5 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
-import { secretFingerprint, type ChatAnswer, type RegisterRequest } from '@app/chat';
+import { secretFingerprint, type ChatAnswer, type InterruptedTurn, type RegisterRequest } from '@app/chat';
 import { VoiceError, type BackendConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { CHAT_BACKEND_CLIENT, type ChatBackendClient } from './chat-backend.client.js';
@@ -108,8 +108,9 @@ export class BackendChatService {
    * of a new one; the stale entry is overwritten, never deleted, so a slow session cannot remove a
    * fresh one. A streamed reply is returned once its response began (renewal happens before that).
    */
-  async chat(registration: SessionRegistration, sessionId: string, message: string, signal?: AbortSignal): Promise<ChatAnswer> {
-    const send = (registrationId: string) => this.client.chat({ registration_id: registrationId, session_id: sessionId, message }, signal);
+  async chat(registration: SessionRegistration, sessionId: string, message: string, signal?: AbortSignal, interrupted?: InterruptedTurn): Promise<ChatAnswer> {
+    const send = (registrationId: string) =>
+      this.client.chat({ registration_id: registrationId, session_id: sessionId, message, ...(interrupted ? { interrupted } : {}) }, signal);
     const { cacheKey, request } = registration;
     const renewable = (error: unknown) => error instanceof VoiceError && error.code === 'unknown_registration' && cacheKey !== undefined && request !== undefined;
     try {

@@ -74,6 +74,7 @@ export class LocalSttProvider implements SttProvider, OnModuleInit, OnApplicatio
       },
       {
         speechStart: () => listener.speechStarted(),
+        speechProgress: (ms) => listener.speechProgress?.(ms),
         partial: (text) => listener.partial(text),
         committed: (text, reason, words) => listener.committed(text, reason, words),
         failed: (message) => {

@@ -14,6 +14,8 @@ export interface SttStreamListener {
   committed(text: string, trigger: 'vad' | 'manual', words?: TranscriptWord[]): void;
   /** The user started speaking (for interruption handling). */
   speechStarted(): void;
+  /** Local STT: milliseconds of the ongoing speech, reported while it goes on. */
+  speechProgress?(ms: number): void;
   failed(error: VoiceError): void;
 }
 

@@ -42,6 +42,73 @@ export class SttService {
   open(sessionId: string, config: EffectiveSttConfig, listener: SttStreamListener): SttStream {
     const provider = this.providers.get(config.provider);
     if (!provider) throw new VoiceError('stt_unavailable', `STT provider "${config.provider}" is not available on this server.`);
-    return provider.open(sessionId, config, listener);
+    if (config.commit_strategy !== 'vad') return provider.open(sessionId, config, listener);
+    return fillSilenceWhenAudioStops(config, listener, (wrapped) => provider.open(sessionId, config, wrapped));
   }
+}
+
+/** How much longer than the silence window a speaker may go without audio before silence is filled in. */
+const FILL_MARGIN_MS = 100;
+
+/**
+ * With VAD commits, speech followed by no audio at all (a client that stopped its microphone or
+ * sent one utterance and nothing more) would never commit: the VAD only hears silence it is sent.
+ * When no audio arrives for the silence window while the user is speaking, this sends the window's
+ * worth of silence (plus a little), so the turn commits as if the client had sent it.
+ */
+export function fillSilenceWhenAudioStops(
+  config: EffectiveSttConfig,
+  listener: SttStreamListener,
+  open: (listener: SttStreamListener) => SttStream,
+): SttStream {
+  const windowMs = config.vad_silence_threshold_secs * 1000;
+  const bytesPerSample = config.audio_format.startsWith('ulaw') ? 1 : 2;
+  let speaking = false;
+  let closed = false;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    if (closed) return;
+    timer = setTimeout(() => {
+      if (!speaking || closed) return;
+      const samples = Math.ceil(((windowMs + 2 * FILL_MARGIN_MS) * config.sample_rate) / 1000);
+      // Mu-law silence is 0xFF; PCM silence is zeros.
+      stream.push(Buffer.alloc(samples * bytesPerSample, bytesPerSample === 1 ? 0xff : 0));
+    }, windowMs + FILL_MARGIN_MS);
+    timer.unref();
+  };
+  const heard = () => {
+    if (!speaking) {
+      speaking = true;
+      arm();
+    }
+  };
+  // Listener callbacks come asynchronously, after `stream` is set.
+  const stream: SttStream = open({
+    ...listener,
+    speechStarted: () => {
+      heard();
+      listener.speechStarted();
+    },
+    partial: (text) => {
+      heard();
+      listener.partial(text);
+    },
+    committed: (text, trigger, words) => {
+      speaking = false;
+      listener.committed(text, trigger, words);
+    },
+  });
+  return {
+    push: (audio, previousText) => {
+      arm();
+      stream.push(audio, previousText);
+    },
+    commit: () => stream.commit(),
+    close: () => {
+      closed = true;
+      clearTimeout(timer);
+      stream.close();
+    },
+  };
 }

@@ -110,6 +110,19 @@ export class VoiceGateway implements OnGatewayInit, OnGatewayConnection, OnGatew
     this.dispatch(socket, (session) => session.prompt(validateClientMessage('text.prompt', message)));
   }
 
+  @SubscribeMessage('assistant.audio.played')
+  onAudioPlayed(socket: WebSocket, message: unknown): void {
+    this.dispatch(socket, (session) => session.audioPlayed(validateClientMessage('assistant.audio.played', message)));
+  }
+
+  @SubscribeMessage('assistant.cancel')
+  onCancel(socket: WebSocket, message: unknown): void {
+    this.dispatch(socket, (session) => {
+      validateClientMessage('assistant.cancel', message);
+      session.cancel();
+    });
+  }
+
   @SubscribeMessage(INVALID_FRAME_EVENT)
   onInvalidFrame(socket: WebSocket, frame: InvalidFrame): void {
     this.dispatch(socket, () => {

@@ -1,5 +1,6 @@
 import 'reflect-metadata';
-import { IsOptional, IsString, Length, MaxLength, MinLength } from 'class-validator';
+import { Type } from 'class-transformer';
+import { IsInt, IsOptional, IsString, Length, MaxLength, Min, MinLength, ValidateNested } from 'class-validator';
 
 export class RegisterBody {
   @IsString() @Length(1, 64)
@@ -18,6 +19,21 @@ export class RegisterBody {
   system_prompt?: string;
 }
 
+/** What the voice layer says the user heard of an interrupted reply (see README, chat contract). */
+export class InterruptedBody {
+  @IsInt() @Min(1)
+  turn_id!: number;
+
+  @IsString() @MaxLength(16000)
+  message!: string;
+
+  @IsString() @MaxLength(64000)
+  reply!: string;
+
+  @IsString() @MaxLength(64000)
+  heard!: string;
+}
+
 export class ChatBody {
   @IsString() @Length(1, 200)
   registration_id!: string;
@@ -27,4 +43,7 @@ export class ChatBody {
 
   @IsString() @MinLength(1) @MaxLength(16000)
   message!: string;
+
+  @IsOptional() @ValidateNested() @Type(() => InterruptedBody)
+  interrupted?: InterruptedBody;
 }

@@ -1,7 +1,7 @@
 /**
  * The chat backend contract the voice layer speaks (documented in README.md):
  *   POST /v1/register {provider, api_key, model, base_url, system_prompt} -> {registration_id}
- *   POST /v1/chat {registration_id, session_id, message} -> {response, metadata?}
+ *   POST /v1/chat {registration_id, session_id, message, interrupted?} -> {response, metadata?}
  */
 export interface RegisterRequest {
   provider: string;
@@ -15,10 +15,24 @@ export interface RegisterResponse {
   registration_id: string;
 }
 
+/**
+ * Sent on the next `/v1/chat` call after the user interrupted the assistant: the interrupted turn's
+ * user text, the reply generated so far, and the part of it the user heard (cut at a word boundary;
+ * empty when nothing was heard). Backends that keep history should store `heard` as the assistant's
+ * message instead of `reply` (and drop the reply when nothing was heard); others may ignore it.
+ */
+export interface InterruptedTurn {
+  turn_id: number;
+  message: string;
+  reply: string;
+  heard: string;
+}
+
 export interface ChatRequest {
   registration_id: string;
   session_id: string;
   message: string;
+  interrupted?: InterruptedTurn;
 }
 
 export interface ChatResponse {

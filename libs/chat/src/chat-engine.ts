@@ -1,6 +1,6 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
-import type { ChatReply, ChatRequest, RegisterRequest } from './chat-contract.js';
+import type { ChatReply, ChatRequest, InterruptedTurn, RegisterRequest } from './chat-contract.js';
 import type { ChatAnswer, ChatStreamPiece } from './chat-stream.js';
 import { localReply } from './local-responder.js';
 import { createChatCompletion, streamChatCompletion, type ChatTurn, type CompletionRequest } from './openai-compatible.js';
@@ -126,7 +126,8 @@ export class ChatEngine {
 
   private async *streamReply(registration: Registration, request: ChatRequest, signal?: AbortSignal): AsyncGenerator<ChatStreamPiece> {
     const historyKey = `${registration.id}\u0000${request.session_id}`;
-    const history = this.histories.get(historyKey) ?? [];
+    const history = rewriteInterrupted(this.histories.get(historyKey) ?? [], request.interrupted);
+    if (request.interrupted) this.remember(historyKey, history);
     let text = '';
     let metadata: Record<string, unknown>;
     if (registration.baseUrl) {
@@ -171,7 +172,9 @@ export class ChatEngine {
   async chat(request: ChatRequest, signal?: AbortSignal): Promise<ChatReply> {
     const registration = this.registrations.get(request.registration_id) ?? this.fallbackRegistration(request.registration_id);
     const historyKey = `${registration.id}\u0000${request.session_id}`;
-    const history = this.histories.get(historyKey) ?? [];
+    const history = rewriteInterrupted(this.histories.get(historyKey) ?? [], request.interrupted);
+    // Kept even if this call fails or is aborted: the user did not hear the rest either way.
+    if (request.interrupted) this.remember(historyKey, history);
     let text: string;
     let metadata: Record<string, unknown>;
     if (registration.baseUrl) {
@@ -218,6 +221,23 @@ export class ChatEngine {
   get conversationCount(): number {
     return this.histories.size;
   }
+}
+
+/**
+ * History as the user heard it: the latest exchange whose user message is the interrupted turn's
+ * keeps only the heard part of its reply, or loses the reply when nothing was heard. An exchange
+ * the history never recorded (the reply was aborted before it was stored) stays unrecorded.
+ */
+export function rewriteInterrupted(history: ChatTurn[], interrupted: InterruptedTurn | undefined): ChatTurn[] {
+  if (!interrupted) return history;
+  for (let i = history.length - 1; i > 0; i--) {
+    const turn = history[i]!;
+    const before = history[i - 1]!;
+    if (turn.role !== 'assistant' || before.role !== 'user' || before.content !== interrupted.message) continue;
+    const heard = interrupted.heard.trim();
+    return heard ? [...history.slice(0, i), { role: 'assistant', content: heard }, ...history.slice(i + 1)] : [...history.slice(0, i), ...history.slice(i + 1)];
+  }
+  return history;
 }
 
 function sleep(ms: number, signal?: AbortSignal): Promise<void> {

@@ -5,3 +5,4 @@ export * from './mp3.js';
 export * from './voice-test-client.js';
 export * from './speech.js';
 export * from './redis-server.js';
+export * from './echo.js';

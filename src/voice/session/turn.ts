@@ -1,5 +1,5 @@
 import type { Logger } from '@nestjs/common';
-import { isReplyStream, type ChatReplyStream } from '@app/chat';
+import { isReplyStream, type ChatReplyStream, type InterruptedTurn } from '@app/chat';
 import { SentenceStream } from '@app/engines';
 import type { AudioFormat, ServerEvent } from '@app/protocol';
 import { isVoiceError, VoiceError } from '@app/protocol';
@@ -48,6 +48,8 @@ export interface TurnContext {
   logger: Logger;
   /** Longest reply text taken from the chat backend (MAX_REPLY_CHARS). */
   maxReplyChars: number;
+  /** What the user heard of the turn interrupted before this one (sent to the chat backend). */
+  interrupted?: InterruptedTurn;
 }
 
 /**
@@ -143,7 +145,7 @@ export class Turn {
     const { signal } = this;
     const started = performance.now();
     this.emit(context, { type: 'assistant.started', text: this.text, turn_id: this.id });
-    const reply = await context.chat.chat(context.registration, context.conversationId, this.text, signal);
+    const reply = await context.chat.chat(context.registration, context.conversationId, this.text, signal, context.interrupted);
     signal.throwIfAborted();
     if (isReplyStream(reply)) return this.converseStreaming(context, reply, started);
     const backendMs = performance.now() - started;
@@ -238,6 +240,8 @@ export class Turn {
     let count = 0;
     try {
       for await (const chunk of audio.chunks) {
+        // Cancelled (barge-in): not one more chunk, even one already synthesised.
+        if (signal.aborted) break;
         const sending = context.writer.sendPaced({ type: 'assistant.audio.chunk', turn_id: this.id, audio: chunk.toString('base64'), ...format, chunk_index: ++count });
         this.noteAudioSent(chunk.length);
         await sending;

@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@nestjs/common';
 import { decodeBase64Strict } from '@app/audio';
+import type { InterruptedTurn } from '@app/chat';
 import {
   isVoiceError,
   VoiceError,
   BackendConfigDto,
+  type AssistantAudioPlayedMessage,
   type AudioAppendMessage,
+  type InterruptionReason,
   type ServerEvent,
   type SessionConfigureMessage,
   type TextPromptMessage,
@@ -35,6 +38,8 @@ export const AUDIO_MAX_SPEED = 8;
 
 /** Largest total size of frames held behind a pending message before reading pauses. */
 export const MAX_PENDING_INBOUND_BYTES = 2 * 1024 * 1024;
+import { heardText, isEcho, isEchoSoFar, wordsBetween } from './heard-text.js';
+import { isIgnoredPhrase, mayBecomeIgnoredPhrase, resolveInterruption, wordCount, type EffectiveInterruption } from './interruption.js';
 
 export interface VoiceSessionDeps {
   writer: EventSink;
@@ -69,7 +74,39 @@ interface ReadySession {
   registration: SessionRegistration;
   tts: EffectiveTtsConfig;
   stt?: EffectiveSttConfig;
+  interruption: EffectiveInterruption;
 }
+
+/** Barge-in state of the active turn: playback reports, and whether it was stopped. */
+interface Playback {
+  turn: Turn;
+  /** Latest `assistant.audio.played` report. */
+  reportedMs?: number;
+  /** Interrupted or cancelled: nothing more of the turn is sent. */
+  stopped: boolean;
+  /** Ends the wait for the end of playback. */
+  done?: () => void;
+}
+
+/** The user's current utterance, from the STT's speech start to its commit. */
+interface UserSpeech {
+  startedAt: number;
+  speechMs: number;
+  partial: string;
+  /** The turn playing (or just played) when the speech began: echo is judged against it. */
+  over?: Playback;
+  /** This speech interrupted a turn already. */
+  interrupted: boolean;
+}
+
+/** Echo of a turn's audio can reach the microphone this long after it was played. */
+const ECHO_DELAY_MS = 1500;
+/** A live partial's latest words are compared with what was played in this span. */
+const ECHO_RECENT_MS = 3000;
+/** Playback reports may stop at a little less than the audio sent. */
+const PLAYED_TOLERANCE_MS = 60;
+/** Without reports reaching the end, a turn counts as played this long after the estimate says so. */
+const PLAYBACK_GRACE_MS = 2000;
 
 /**
  * One WebSocket connection's conversation. Inbound messages run through a serial queue, so they
@@ -86,6 +123,15 @@ export class VoiceSession {
   private readonly pendingTurns: Turn[] = [];
   private runningTurn?: Turn;
   private turnCount = 0;
+  /** Barge-in state of the active turn (its audio may still be playing after it was sent). */
+  private playback?: Playback;
+  private userSpeech?: UserSpeech;
+  /** The turn whose audio finished playing last, and when (for echo arriving late). */
+  private lastPlayed?: { playback: Playback; at: number };
+  /** The text of a turn dropped while thinking, to be answered with the user's next words. */
+  private carriedText?: string;
+  /** Told to the backend on the next chat call. */
+  private pendingInterrupted?: InterruptedTurn;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly lifetime = new AbortController();
   private pendingInbound = 0;
@@ -148,6 +194,23 @@ export class VoiceSession {
 
   commitAudio(): void {
     this.accept(() => this.requireStt(this.requireReady()).commit());
+  }
+
+  audioPlayed(message: AssistantAudioPlayedMessage): void {
+    this.inbound.run(() => {
+      this.requireReady();
+      const playback = this.playback;
+      if (!playback || playback.turn.id !== message.turn_id || playback.stopped) return;
+      playback.reportedMs = Math.max(playback.reportedMs ?? 0, message.played_ms);
+      this.checkPlayback(playback);
+    });
+  }
+
+  cancel(): void {
+    this.inbound.run(() => {
+      this.requireReady();
+      if (this.playback && !this.playback.stopped) this.interrupt(this.playback, 'client_cancel');
+    });
   }
 
   /** Reports a problem with an inbound frame, in order with the other events. */
@@ -249,7 +312,7 @@ export class VoiceSession {
     // session_id can never join someone else's conversation (README "Private conversations").
     const conversationId = binding.sessionId ?? randomUUID();
     const sessionId = binding.sessionId ?? message.session_id ?? conversationId;
-    this.ready = { sessionId, conversationId, registration, tts: ttsConfig, stt: sttConfig };
+    this.ready = { sessionId, conversationId, registration, tts: ttsConfig, stt: sttConfig, interruption: resolveInterruption(message.interruption) };
     this.state = 'ready';
     const principal = this.deps.principal ? `, sub: ${JSON.stringify(this.deps.principal)}` : '';
     this.deps.logger.log(`session ${sessionId} configured (backend: ${registration.source}, tts: ${ttsConfig.provider}, stt: ${sttConfig?.provider ?? 'none'}${principal})`);
@@ -261,17 +324,46 @@ export class VoiceSession {
   private sttListener(): SttStreamListener {
     return {
       started: (info) => this.emit({ type: 'stt.session_started', session_id: info.session_id, config: info.config }),
-      partial: (text) => this.emit({ type: 'transcript.partial', text }),
-      speechStarted: () => undefined,
+      partial: (text) => {
+        this.emit({ type: 'transcript.partial', text });
+        const speech = this.userSpeech ?? this.startUserSpeech();
+        speech.partial = text;
+        if (this.ready) this.considerInterrupting(this.ready, speech);
+      },
+      speechStarted: () => {
+        const speech = this.startUserSpeech();
+        if (this.ready) this.considerInterrupting(this.ready, speech);
+      },
+      speechProgress: (ms) => {
+        const speech = this.userSpeech;
+        if (!speech || !this.ready) return;
+        speech.speechMs = Math.max(speech.speechMs, ms);
+        this.considerInterrupting(this.ready, speech);
+      },
       committed: (text, trigger, words) => {
+        const speech = this.userSpeech;
+        this.userSpeech = undefined;
         if (this.state !== 'ready' || !this.ready) return;
+        const ready = this.ready;
+        if (speech && text) {
+          speech.partial = text;
+          this.considerInterrupting(ready, speech);
+        }
+        const heldBack = text !== '' && this.isHeldBack(ready, speech, text);
+        const carried = this.carriedText;
+        this.carriedText = undefined;
         // VAD commits of noise carry no words: no event, no turn. A client's commit is always answered.
-        if (!text && trigger === 'vad') return;
+        if (!text && trigger === 'vad') {
+          if (carried) this.enqueueCarried(ready, carried);
+          return;
+        }
         let turn: Turn | undefined;
         let refused: unknown;
-        if (text) {
+        if (heldBack || !text) {
+          if (carried) this.enqueueCarried(ready, carried);
+        } else {
           try {
-            turn = this.createTurn(text);
+            turn = this.createTurn(carried ? `${carried} ${text}` : text);
           } catch (error) {
             refused = error;
           }
@@ -286,6 +378,122 @@ export class VoiceSession {
         this.reportError(error);
       },
     };
+  }
+
+  /** A new utterance (ElevenLabs: its first partial); tells the client at once. */
+  private startUserSpeech(): UserSpeech {
+    const now = performance.now();
+    const active = this.playback && !this.playback.stopped && this.playback.turn.firstAudioSentAt !== undefined ? this.playback : undefined;
+    const recent = this.lastPlayed && now - this.lastPlayed.at <= ECHO_DELAY_MS ? this.lastPlayed.playback : undefined;
+    const speech: UserSpeech = { startedAt: now, speechMs: 0, partial: '', over: active ?? recent, interrupted: false };
+    this.userSpeech = speech;
+    if (this.state === 'ready') this.emit({ type: 'user.speech_started' });
+    return speech;
+  }
+
+  /**
+   * Barge-in: interrupts the active turn once the user's speech passes the guards. While the turn's
+   * audio plays, speech must also hold recognised words that are neither (the start of) a
+   * backchannel phrase nor the assistant's own words coming back through the microphone (echo).
+   */
+  private considerInterrupting(ready: ReadySession, speech: UserSpeech): void {
+    const rules = ready.interruption;
+    const playback = this.playback;
+    if (!rules.enabled || speech.interrupted || !playback || playback.stopped) return;
+    if (ready.stt?.provider === 'local' && speech.speechMs < rules.min_speech_ms) return;
+    const speaking = playback.turn.firstAudioSentAt !== undefined;
+    if (wordCount(speech.partial) < Math.max(rules.min_words, speaking ? 1 : 0)) return;
+    if (speaking && mayBecomeIgnoredPhrase(speech.partial, rules.ignore_phrases)) return;
+    if (speaking && this.isEchoOf(playback, speech, speech.partial, false)) return;
+    speech.interrupted = true;
+    this.interrupt(playback, 'user_speech');
+  }
+
+  /** A committed utterance that starts no turn: a backchannel while the assistant speaks, or its echo. */
+  private isHeldBack(ready: ReadySession, speech: UserSpeech | undefined, text: string): boolean {
+    if (!ready.interruption.enabled || speech?.interrupted) return false;
+    const playback = this.playback;
+    if (playback && !playback.stopped && playback.turn.firstAudioSentAt !== undefined && isIgnoredPhrase(text, ready.interruption.ignore_phrases)) return true;
+    const over = speech?.over;
+    return over !== undefined && !over.stopped && this.isEchoOf(over, speech!, text, true);
+  }
+
+  /**
+   * The words match what the turn's audio was saying: a final transcript against everything played
+   * since shortly before the speech began, a live partial (its latest words) against the last few seconds.
+   */
+  private isEchoOf(playback: Playback, speech: UserSpeech, text: string, final: boolean): boolean {
+    const { turn } = playback;
+    if (turn.firstAudioSentAt === undefined) return false;
+    const now = Math.max(this.estimatedPlayedMs(turn, performance.now()), playback.reportedMs ?? 0);
+    const started = Math.min(this.estimatedPlayedMs(turn, speech.startedAt), playback.reportedMs ?? Infinity);
+    if (final) return isEcho(text, wordsBetween(turn.marks, started - ECHO_DELAY_MS, now + 300));
+    return isEchoSoFar(text, wordsBetween(turn.marks, Math.max(started, now - ECHO_RECENT_MS) - ECHO_DELAY_MS, now + 300));
+  }
+
+  /** Stops the active turn at once: no more of its events; backend call and synthesis aborted. */
+  private interrupt(playback: Playback, reason: InterruptionReason): void {
+    const { turn } = playback;
+    playback.stopped = true;
+    const played = Math.round(this.playedMs(playback));
+    const heard = heardText(turn.marks, played);
+    const thinking = turn.firstAudioSentAt === undefined;
+    turn.cancel(reason);
+    this.emit({ type: 'assistant.interrupted', turn_id: turn.id, reason, played_ms: played, heard_text: heard });
+    // Speech while thinking: the user's next words are answered together with this turn's.
+    if (thinking && reason === 'user_speech') this.carriedText = this.carriedText ? `${this.carriedText} ${turn.text}` : turn.text;
+    this.pendingInterrupted = { turn_id: turn.id, message: turn.text, reply: turn.replyText, heard };
+    playback.done?.();
+  }
+
+  /** What the client played of the turn: its latest report, else the real-time estimate. */
+  private playedMs(playback: Playback): number {
+    const { turn } = playback;
+    if (turn.firstAudioSentAt === undefined) return 0;
+    return Math.min(playback.reportedMs ?? this.estimatedPlayedMs(turn, performance.now()), turn.audioSentMs);
+  }
+
+  private estimatedPlayedMs(turn: Turn, at: number): number {
+    return turn.firstAudioSentAt === undefined ? 0 : Math.min(Math.max(at - turn.firstAudioSentAt, 0), turn.audioSentMs);
+  }
+
+  /** Resolves once the turn's audio has played to its end on the client (or the turn stopped or the session closed). */
+  private waitForPlayback(playback: Playback): Promise<void> {
+    const { turn } = playback;
+    return new Promise<void>((resolve) => {
+      let timer: NodeJS.Timeout | undefined;
+      const lifetime = this.lifetime.signal;
+      const done = () => {
+        clearTimeout(timer);
+        playback.done = undefined;
+        lifetime.removeEventListener('abort', done);
+        if (!playback.stopped) this.lastPlayed = { playback, at: performance.now() };
+        resolve();
+      };
+      const check = () => {
+        const endAt = turn.firstAudioSentAt! + turn.audioSentMs + (playback.reportedMs !== undefined ? PLAYBACK_GRACE_MS : 0);
+        if (this.checkPlayback(playback) || performance.now() >= endAt) return done();
+        timer = setTimeout(check, Math.max(endAt - performance.now(), 10));
+      };
+      playback.done = done;
+      lifetime.addEventListener('abort', done, { once: true });
+      check();
+    });
+  }
+
+  /** True (and the playback wait ends) once the client reported the end of the turn's audio. */
+  private checkPlayback(playback: Playback): boolean {
+    const finished = playback.reportedMs !== undefined && playback.reportedMs >= playback.turn.audioSentMs - PLAYED_TOLERANCE_MS;
+    if (finished) playback.done?.();
+    return finished;
+  }
+
+  private enqueueCarried(ready: ReadySession, text: string): void {
+    try {
+      this.enqueueTurn(ready, text);
+    } catch (error) {
+      this.reportError(error);
+    }
   }
 
   private requireReady(): ReadySession {
@@ -361,8 +569,13 @@ export class VoiceSession {
   private async runPendingTurns(ready: ReadySession): Promise<void> {
     for (let turn = this.pendingTurns.shift(); turn && this.state === 'ready'; turn = this.pendingTurns.shift()) {
       this.runningTurn = turn;
+      const playback: Playback = { turn, stopped: false };
+      this.playback = playback;
+      const interrupted = this.pendingInterrupted;
+      this.pendingInterrupted = undefined;
       try {
         await turn.run({
+          ...(interrupted ? { interrupted } : {}),
           sessionId: ready.sessionId,
           conversationId: ready.conversationId,
           registration: ready.registration,
@@ -373,10 +586,13 @@ export class VoiceSession {
           logger: this.deps.logger,
           maxReplyChars: this.deps.maxReplyChars,
         });
+        // With barge-in the turn stays active (interruptible) until its audio has played on the client.
+        if (ready.interruption.enabled && turn.phase === 'played' && turn.firstAudioSentAt !== undefined && !playback.stopped) await this.waitForPlayback(playback);
       } catch (error) {
         this.reportError(error);
       } finally {
         this.runningTurn = undefined;
+        this.playback = undefined;
       }
     }
     for (const resolve of this.idleWaiters.splice(0)) resolve();

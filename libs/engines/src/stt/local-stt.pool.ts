@@ -6,6 +6,8 @@ import type { LocalSttWorkerData } from './local-stt.worker.js';
 
 export interface LocalSttListener {
   speechStart(): void;
+  /** Milliseconds of the ongoing speech, after each chunk processed while speech goes on. */
+  speechProgress?(ms: number): void;
   partial(text: string): void;
   /** `words` only for streams opened with `words: true`. */
   committed(text: string, reason: CommitReason, words?: TimedWord[]): void;
@@ -146,6 +148,9 @@ export class LocalSttPool {
     switch (message.type) {
       case 'speech_start':
         listener.speechStart();
+        return;
+      case 'speech_progress':
+        listener.speechProgress?.(message.ms);
         return;
       case 'partial':
         listener.partial(message.text);

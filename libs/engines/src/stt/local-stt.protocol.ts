@@ -34,6 +34,8 @@ export type FromWorker =
   | { type: 'ready' }
   | { type: 'fatal'; message: string }
   | { type: 'speech_start'; streamId: number }
+  /** While speech goes on: its length so far (sent after each chunk of audio processed). */
+  | { type: 'speech_progress'; streamId: number; ms: number }
   | { type: 'partial'; streamId: number; text: string }
   | { type: 'committed'; streamId: number; text: string; reason: CommitReason; words?: TimedWord[] }
   | { type: 'error'; streamId: number; message: string };

@@ -32,6 +32,8 @@ const NARROWBAND_RATE = 8000;
  */
 const NARROWBAND_NOISE_AMPLITUDE = 64;
 const RING_MS = 3000;
+const EARLY_PARTIAL_SECONDS = 1.3;
+const EARLY_PARTIAL_INTERVAL_MS = 100;
 const port = parentPort!;
 const options = workerData as LocalSttWorkerData;
 const post = (message: FromWorker): void => port.postMessage(message);
@@ -201,6 +203,8 @@ class Stream {
         this.finish('vad');
       }
     }
+    const speechMs = this.vad.segmenter.speechMs;
+    if (this.decoder && speechMs > 0) post({ type: 'speech_progress', streamId: this.id, ms: speechMs });
   }
 
   private get kind(): 'wide' | 'narrow' {
@@ -216,7 +220,9 @@ class Stream {
     if (this.narrowband) this.decoder!.processCepstra(this.narrowband.process(pcm));
     else this.decoder!.process(pcm);
     const now = performance.now();
-    if (now - this.lastPartialAt < options.partialIntervalMs) return;
+    // Early in an utterance partials come more often: the first words decide barge-in.
+    const early = this.samplesIn - this.utteranceStart < SAMPLE_RATE * EARLY_PARTIAL_SECONDS;
+    if (now - this.lastPartialAt < (early ? Math.min(EARLY_PARTIAL_INTERVAL_MS, options.partialIntervalMs) : options.partialIntervalMs)) return;
     this.lastPartialAt = now;
     const text = this.decoder!.hypothesis();
     if (text && text !== this.lastPartial) {

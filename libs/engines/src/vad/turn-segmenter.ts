@@ -153,6 +153,11 @@ export class TurnSegmenter {
     return this.frames * this.config.frameDurationMs;
   }
 
+  /** Milliseconds since the current speech segment started, while in speech (pauses shorter than a split included); 0 otherwise. */
+  get speechMs(): number {
+    return this.phase === 'speech' ? this.nowMs - this.speechStartMs : 0;
+  }
+
   /** True while a turn is open (speech seen, not yet committed). */
   get inTurn(): boolean {
     return this.phase !== 'idle';

@@ -110,12 +110,14 @@ describe('per-session limits and error reporting', () => {
     assert.match(closed.reason, /WS_MAX_PAYLOAD_BYTES=131072/);
   });
 
-  it('refuses a reply over MAX_REPLY_CHARS', async () => {
+  it('cuts a reply over MAX_REPLY_CHARS and says so with reply_too_large', async () => {
     const client = await connectConfigured(app);
     client.send({ type: 'text.prompt', text: 'x'.repeat(200) });
+    const message = await client.nextOf('assistant.message', { timeoutMs: 15_000 });
+    assert.equal(message.text.length, 100);
     const error = await client.nextOf('error', { timeoutMs: 15_000 });
-    assert.equal(error.code, 'backend_bad_response');
-    assert.match(error.message, /MAX_REPLY_CHARS=100/);
+    assert.equal(error.code, 'reply_too_large');
+    assert.match(error.message, /210 characters; the first 100 \(MAX_REPLY_CHARS\)/);
   });
 
   it('explains JSON syntax errors, misspelt and missing fields, and quoted numbers', async () => {

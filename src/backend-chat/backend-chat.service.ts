@@ -132,13 +132,13 @@ export class BackendChatService {
     return send(renewed.registrationId);
   }
 
-  /** Replies longer than MAX_REPLY_CHARS are refused rather than spoken for minutes. */
+  /** Replies longer than MAX_REPLY_CHARS are cut there (and marked, see `truncatedReplyLimit`) rather than spoken for minutes. */
   private limitReply(reply: ChatReply): ChatReply {
     const max = this.config.limits.maxReplyChars;
-    if (reply.text.length > max) {
-      throw new VoiceError('backend_bad_response', `The chat backend's reply has ${reply.text.length} characters, more than MAX_REPLY_CHARS=${max}; it was not delivered.`);
-    }
-    return reply;
+    if (reply.text.length <= max) return reply;
+    const cut = { ...reply, text: reply.text.slice(0, max) };
+    truncated.set(cut, reply.text.length);
+    return cut;
   }
 
   /** Resolves when the chat backend is reachable. (The registration store is a cache: /health/ready reports it on its own.) */
@@ -187,6 +187,14 @@ export class BackendChatService {
     const registrationId = signal ? await abortable(pending, signal) : await pending;
     return { registrationId, source, cacheKey, request };
   }
+}
+
+const truncated = new WeakMap<ChatReply, number>();
+
+/** For a reply cut at MAX_REPLY_CHARS: the limit and the original length (the session reports `reply_too_large`). */
+export function truncatedReply(reply: ChatReply): { length: number; limit: number } | undefined {
+  const length = truncated.get(reply);
+  return length === undefined ? undefined : { length, limit: reply.text.length };
 }
 
 function hasRegistrationFields(backend: BackendConfigDto): boolean {

@@ -1,7 +1,7 @@
 import type { IncomingMessage } from 'node:http';
 import type { INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
-import { isClientMessageType, MAX_AUDIO_CHUNK_BYTES } from '@app/protocol';
+import { CLIENT_MESSAGES, isClientMessageType, MAX_AUDIO_CHUNK_BYTES } from '@app/protocol';
 import { BEARER_SUBPROTOCOL_PREFIX, VOICE_SUBPROTOCOL } from './auth/ws-auth.service.js';
 import type { HandshakeGate } from './handshake-gate.js';
 
@@ -39,7 +39,7 @@ export function parseVoiceFrame(data: WsData): { event: string; data: unknown } 
   const type = (parsed as Record<string, unknown>)['type'];
   if (!isClientMessageType(type)) {
     const shown = typeof type === 'string' ? `"${type.slice(0, 64)}"` : 'missing';
-    return invalid('unknown_type', `Unknown message type (${shown}); expected session.configure, audio.append, audio.commit or text.prompt.`);
+    return invalid('unknown_type', `Unknown message type (${shown}); expected one of ${Object.keys(CLIENT_MESSAGES).join(', ')}.`);
   }
   return { event: type, data: parsed };
 }

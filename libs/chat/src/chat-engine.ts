@@ -2,7 +2,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { LRUCache } from 'lru-cache';
 import type { ChatReply, ChatRequest, RegisterRequest } from './chat-contract.js';
 import { localReply } from './local-responder.js';
-import { createChatCompletion, type ChatTurn, type CompletionRequest } from './openai-compatible.js';
+import { CompletionError, createChatCompletion, type ChatTurn, type CompletionRequest } from './openai-compatible.js';
 
 /** Providers answered in-process by the deterministic local responder. */
 export const LOCAL_PROVIDERS = ['local', 'echo'] as const;
@@ -130,7 +130,9 @@ export class ChatEngine {
         metadata = { provider: registration.provider, model: completion.model, ...(completion.usage ? { usage: completion.usage } : {}) };
       } catch (error) {
         signal?.throwIfAborted();
-        throw new ChatEngineError('llm_failed', error instanceof Error ? error.message : 'LLM request failed');
+        // Only messages this code wrote reach callers: a parse error or a network error could quote upstream text.
+        const own = error instanceof CompletionError || (error instanceof Error && error.name === 'UrlRefused');
+        throw new ChatEngineError('llm_failed', own ? error.message : 'LLM request failed');
       }
     } else {
       text = localReply(request.message);

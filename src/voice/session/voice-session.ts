@@ -10,7 +10,7 @@ import {
   type SessionConfigureMessage,
   type TextPromptMessage,
 } from '@app/protocol';
-import type { BackendChatService, SessionRegistration } from '../../backend-chat/backend-chat.service.js';
+import { truncatedReply, type BackendChatService, type SessionRegistration } from '../../backend-chat/backend-chat.service.js';
 import { SerialQueue } from '../../common/serial-queue.js';
 import type { EffectiveSttConfig, SttStream, SttStreamListener } from '../../stt/stt-provider.js';
 import type { SttService } from '../../stt/stt.service.js';
@@ -349,11 +349,13 @@ export class VoiceSession {
   private async runTurn(ready: ReadySession, turn: Turn): Promise<void> {
     const { signal } = turn.controller;
     const started = performance.now();
-    this.emit({ type: 'assistant.started', text: turn.text });
+    this.emit({ type: 'assistant.started', text: turn.text, turn_id: turn.id });
     const reply = await this.deps.chat.chat(ready.registration, ready.conversationId, turn.text, signal);
     signal.throwIfAborted();
     const backendMs = performance.now() - started;
-    this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata });
+    this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata, turn_id: turn.id });
+    const cut = truncatedReply(reply);
+    if (cut) this.reportError(new VoiceError('reply_too_large', `The chat backend's reply had ${cut.length} characters; the first ${cut.limit} (MAX_REPLY_CHARS) were delivered.`));
     if (!/[\p{L}\p{N}]/u.test(reply.text)) return;
     await this.speak(ready, turn, reply.text);
     this.deps.logger.debug(`session ${ready.sessionId} turn ${turn.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);

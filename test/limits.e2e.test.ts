@@ -224,17 +224,20 @@ describe('outbound: a client that stops reading', () => {
 });
 
 describe('bounded caches', () => {
-  it('keeps at most MAX_CACHED_REGISTRATIONS registrations however many identities clients use', async () => {
+  it('keeps at most MAX_CACHED_REGISTRATIONS registrations and conversations however many identities clients use', async () => {
     const app = await startTestApp({ MAX_CACHED_REGISTRATIONS: '10', ALLOW_FRONTEND_BACKEND_PROMPT: 'true' });
     try {
       for (let i = 0; i < 25; i++) {
         const client = await connectConfigured(app, { backend: { provider: 'local', system_prompt: `prompt ${i}` } });
+        client.send({ type: 'text.prompt', text: `message ${i}` });
+        await client.nextOf('assistant.message', { timeoutMs: 15_000 });
         await client.close();
       }
       const store = app.app.get<{ size: number }>(REGISTRATION_STORE);
       assert.equal(store.size, 10);
-      const engine = app.app.get<EmbeddedChatBackendClient, { engine: { registrationCount: number } }>(EmbeddedChatBackendClient).engine;
+      const engine = app.app.get<EmbeddedChatBackendClient, { engine: { registrationCount: number; conversationCount: number } }>(EmbeddedChatBackendClient).engine;
       assert.equal(engine.registrationCount, 10);
+      assert.equal(engine.conversationCount, 10, 'conversation histories are bounded too');
       // A session whose registration was evicted still chats (the engine serves unknown ids locally).
       const client = await connectConfigured(app, { backend: { provider: 'local', system_prompt: 'prompt 0' } });
       client.send({ type: 'text.prompt', text: 'hello' });

@@ -59,7 +59,8 @@ export class LocalSttProvider implements SttProvider, OnModuleInit, OnApplicatio
   open(sessionId: string, config: EffectiveSttConfig, listener: SttStreamListener): SttStream {
     if (!this.pool) throw new VoiceError('stt_unavailable', `Speech input is not available: ${this.failure}.`);
     const format = parseAudioFormat(config.audio_format)!;
-    const stream = this.pool.openStream(
+    const pool = this.pool;
+    const stream = guardOpen(() => pool.openStream(
       {
         codec: format.codec === 'ulaw' ? 'ulaw' : 'pcm',
         sampleRate: format.sampleRate,
@@ -82,7 +83,7 @@ export class LocalSttProvider implements SttProvider, OnModuleInit, OnApplicatio
           listener.failed(new VoiceError('stt_unavailable', 'Speech recognition failed for this session; reconnect to use speech input again.'));
         },
       },
-    );
+    ));
     queueMicrotask(() => listener.started({ session_id: sessionId, config: { ...config } }));
     return {
       push: (audio) => stream.push(audio),
@@ -92,3 +93,11 @@ export class LocalSttProvider implements SttProvider, OnModuleInit, OnApplicatio
   }
 }
 
+/** A pool with no live worker (all died, replacements starting) refuses the stream with `stt_unavailable`. */
+function guardOpen<T>(open: () => T): T {
+  try {
+    return open();
+  } catch {
+    throw new VoiceError('stt_unavailable', 'Speech recognition is restarting on this server; reconnect in a moment or use text.prompt.');
+  }
+}

@@ -3,7 +3,7 @@ import { LRUCache } from 'lru-cache';
 import type { ChatReply, ChatRequest, InterruptedTurn, RegisterRequest } from './chat-contract.js';
 import type { ChatAnswer, ChatStreamPiece } from './chat-stream.js';
 import { localReply } from './local-responder.js';
-import { createChatCompletion, streamChatCompletion, type ChatTurn, type CompletionRequest } from './openai-compatible.js';
+import { CompletionError, createChatCompletion, streamChatCompletion, type ChatTurn, type CompletionRequest } from './openai-compatible.js';
 
 /** Providers answered in-process by the deterministic local responder. */
 export const LOCAL_PROVIDERS = ['local', 'echo'] as const;
@@ -149,7 +149,9 @@ export class ChatEngine {
         }
       } catch (error) {
         signal?.throwIfAborted();
-        throw new ChatEngineError('llm_failed', error instanceof Error ? error.message : 'LLM request failed');
+        // Only our own messages (status codes) reach the client, never upstream text.
+        const own = error instanceof CompletionError || (error instanceof Error && error.name === 'UrlRefused');
+        throw new ChatEngineError('llm_failed', own ? error.message : 'LLM request failed');
       }
     } else {
       metadata = { provider: registration.provider, model: registration.model };
@@ -197,7 +199,9 @@ export class ChatEngine {
         metadata = { provider: registration.provider, model: completion.model, ...(completion.usage ? { usage: completion.usage } : {}) };
       } catch (error) {
         signal?.throwIfAborted();
-        throw new ChatEngineError('llm_failed', error instanceof Error ? error.message : 'LLM request failed');
+        // Only messages this code wrote reach callers: a parse error or a network error could quote upstream text.
+        const own = error instanceof CompletionError || (error instanceof Error && error.name === 'UrlRefused');
+        throw new ChatEngineError('llm_failed', own ? error.message : 'LLM request failed');
       }
     } else {
       text = localReply(request.message);

@@ -40,6 +40,28 @@ export class LocalSttUnavailableError extends Error {
 interface WorkerSlot {
   worker: Worker;
   streams: Map<number, LocalSttListener>;
+  /** Set when the worker exited; a dead slot takes no new stream while its replacement starts. */
+  dead?: boolean;
+}
+
+/**
+ * A worker with the process's Node flags, minus those workers refuse (V8 flags such as
+ * `--expose-gc` or `--max-old-space-size`, which Worker rejects with ERR_WORKER_INVALID_EXEC_ARGV),
+ * so a service started with extra flags still runs its workers.
+ */
+export function spawnWorker(url: URL, options: ConstructorParameters<typeof Worker>[1], extra: string[] = []): Worker {
+  let execArgv = [...process.execArgv, ...extra];
+  for (let attempt = 0; attempt < 3; attempt++) {
+    try {
+      return new Worker(url, { ...options, execArgv });
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'ERR_WORKER_INVALID_EXEC_ARGV') throw error;
+      const refused = new Set(((error as Error).message.split(':').pop() ?? '').split(',').map((flag) => flag.trim()));
+      const kept = execArgv.filter((arg) => !refused.has(arg));
+      execArgv = kept.length < execArgv.length ? kept : extra;
+    }
+  }
+  return new Worker(url, { ...options, execArgv: extra });
 }
 
 /**
@@ -79,7 +101,9 @@ export class LocalSttPool {
   }
 
   openStream(config: LocalSttStreamConfig, listener: LocalSttListener): LocalSttStream {
-    const slot = this.slots.reduce((best, candidate) => (candidate.streams.size < best.streams.size ? candidate : best));
+    const live = this.slots.filter((candidate) => !candidate.dead);
+    if (live.length === 0) throw new LocalSttUnavailableError('every recognition worker stopped and none has restarted yet');
+    const slot = live.reduce((best, candidate) => (candidate.streams.size < best.streams.size ? candidate : best));
     const streamId = this.nextStreamId++;
     slot.streams.set(streamId, listener);
     const send = (message: ToWorker, transfer: ArrayBuffer[] = []) => {
@@ -106,10 +130,7 @@ export class LocalSttPool {
   }
 
   private spawn(): Promise<WorkerSlot> {
-    const worker = new Worker(new URL('./local-stt.worker.js', import.meta.url), {
-      workerData: this.data,
-      execArgv: [...process.execArgv, '--disable-warning=ExperimentalWarning'],
-    });
+    const worker = spawnWorker(new URL('./local-stt.worker.js', import.meta.url), { workerData: this.data }, ['--disable-warning=ExperimentalWarning']);
     const slot: WorkerSlot = { worker, streams: new Map() };
     return new Promise((resolve, reject) => {
       let ready = false;
@@ -129,6 +150,7 @@ export class LocalSttPool {
       });
       worker.on('exit', () => {
         if (!ready || this.closing) return;
+        slot.dead = true;
         for (const listener of slot.streams.values()) listener.failed('the speech recognition worker stopped');
         slot.streams.clear();
         const index = this.slots.indexOf(slot);

@@ -12,7 +12,7 @@ const isEnd = (e: ServerEvent) => e.type === 'assistant.audio.end' || e.type ===
 
 /** A streamed reply (embedded local responder, paced) spoken by ElevenLabs, one request per unit. */
 describe('ElevenLabs TTS of a streamed reply (emulator)', () => {
-  const stack = useElevenLabsStack(KEY, { LOCAL_RESPONDER_STREAM_MS_PER_WORD: '25', ELEVENLABS_TTS_TIMEOUT_MS: '800' });
+  const stack = useElevenLabsStack(KEY, { LOCAL_RESPONDER_STREAM_MS_PER_WORD: '25', ELEVENLABS_TTS_TIMEOUT_MS: '2000' });
 
   const turn = async (done: (e: ServerEvent) => boolean = isEnd) => {
     const client = await connectConfigured(stack.testApp, { tts: { output_format: 'pcm_16000' } });
@@ -71,7 +71,9 @@ describe('ElevenLabs TTS of a streamed reply (emulator)', () => {
     stack.emulator.faults.stall = true;
     const client = await connectConfigured(stack.testApp, { tts: { output_format: 'pcm_16000' } });
     client.send({ type: 'text.prompt', text: PROMPT });
-    await new Promise((resolve) => setTimeout(resolve, 1200));
+    // Once the first attempt is in (and stalled), the next one is answered.
+    for (let i = 0; i < 200 && ttsRequests().length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 25));
+    await new Promise((resolve) => setTimeout(resolve, 200));
     stack.emulator.faults.stall = false;
     const events = await client.until(isEnd, { timeoutMs: 30_000 });
     assert.equal(events.at(-1)?.type, 'assistant.audio.end', JSON.stringify(events.at(-1)));

@@ -122,7 +122,7 @@ export class HttpChatBackendClient implements ChatBackendClient {
       if (stalled) throw new VoiceError('backend_timeout', `The chat backend sent nothing for ${timeoutMs} ms in the middle of its reply.`);
     } catch (error) {
       signal?.throwIfAborted();
-      if (isVoiceErrorLike(error)) throw error;
+      if (error instanceof VoiceError) throw error;
       if (stalled || (error instanceof AxiosError && (error.code === AxiosError.ECONNABORTED || error.code === AxiosError.ETIMEDOUT))) {
         throw new VoiceError('backend_timeout', `The chat backend sent nothing for ${timeoutMs} ms in the middle of its reply.`);
       }
@@ -147,10 +147,6 @@ export class HttpChatBackendClient implements ChatBackendClient {
       throw mapAxiosError(error, path, clientErrorCode);
     }
   }
-}
-
-function isVoiceErrorLike(error: unknown): error is VoiceError {
-  return error instanceof VoiceError;
 }
 
 function headerValue(value: unknown): string | undefined {

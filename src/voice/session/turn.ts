@@ -201,6 +201,7 @@ export class Turn {
       }
       queueUnits(splitter.end());
     } catch (error) {
+      if (signal.aborted) units.end(); // lets synthesis waiting for text see the end at once
       signal.throwIfAborted();
       failure = error instanceof Error ? error : new Error(String(error));
       stopSpeech.abort();

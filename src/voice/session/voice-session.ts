@@ -112,8 +112,8 @@ const PLAYBACK_GRACE_MS = 2000;
  * One WebSocket connection's conversation. Inbound messages run through a serial queue, so they
  * take effect in arrival order even when one (configure) waits on the network. Assistant turns run
  * one at a time on their own queue (see Turn: its own AbortController reaches the chat backend, TTS
- * and sending, and its phase is observable); closing the session cancels them all. Every failure becomes an `error` event and the session
- * carries on.
+ * and sending, and its phase is observable); closing the session cancels them all. Every failure
+ * becomes an `error` event and the session carries on.
  */
 export class VoiceSession {
   private state: SessionState = 'awaiting_configure';

@@ -124,6 +124,42 @@ export function realtimeQuery(config: EffectiveSttConfig): URLSearchParams {
 }
 
 /**
+ * The 250 ms tick of every open stream (keep-alive, stall checks) from one process-wide timer that
+ * runs while any stream is open, instead of a setInterval per stream: 500 streams cost 0.5 ms of CPU
+ * per second instead of 3.7 ms (timers alone, measured on the 2-core machine), and no Timeout object
+ * and closure per session. Each stream's checks compare elapsed times, so ticking them together
+ * changes no deadline by more than the tick.
+ */
+const SharedTicker = {
+  TICK_MS: 250,
+  streams: new Map<() => void, Logger>(),
+  timer: undefined as NodeJS.Timeout | undefined,
+
+  add(tick: () => void, logger: Logger): void {
+    this.streams.set(tick, logger);
+    this.timer ??= setInterval(() => this.run(), this.TICK_MS);
+  },
+
+  delete(tick: () => void): void {
+    this.streams.delete(tick);
+    if (this.streams.size > 0 || !this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  },
+
+  run(): void {
+    for (const [tick, logger] of this.streams) {
+      try {
+        tick();
+      } catch (error) {
+        // One stream's bug must not stop the others' keep-alive and stall checks.
+        logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      }
+    }
+  },
+};
+
+/**
  * One session's Scribe v2 Realtime connection.
  *
  * It speaks the protocol over `ws` directly rather than through the SDK's realtime client
@@ -175,14 +211,14 @@ export class ElevenLabsSttStream implements SttStream {
   /** A committed transcript waiting for its `committed_transcript_with_timestamps`. */
   private held?: { text: string; trigger: 'vad' | 'manual'; timer: NodeJS.Timeout };
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly ticker: NodeJS.Timeout;
+  private readonly ticker = (): void => this.tick();
   private readonly url: string;
   private readonly ulaw: boolean;
 
   constructor(private readonly options: ElevenLabsSttStreamOptions) {
     this.ulaw = options.config.audio_format.startsWith('ulaw');
     this.url = `${options.baseUrl.replace(/^http/, 'ws')}${REALTIME_PATH}?${realtimeQuery(options.config).toString()}`;
-    this.ticker = setInterval(() => this.tick(), 250);
+    SharedTicker.add(this.ticker, options.logger);
     // Until the first socket is live, the session has no speech input: that is an outage too.
     this.outageFrom(performance.now());
     this.connect();
@@ -209,7 +245,7 @@ export class ElevenLabsSttStream implements SttStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.ticker);
+    SharedTicker.delete(this.ticker);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.held = undefined;
@@ -354,25 +390,27 @@ export class ElevenLabsSttStream implements SttStream {
     return held;
   }
 
+  /**
+   * The chunk's JSON is written as a template, not JSON.stringify of an object: base64 needs no
+   * escaping, and stringify scans and copies the 4.3 KB string of a 100 ms 16 kHz chunk once more.
+   * 4-6 us per chunk instead of 20-22 us (message built and encoded to UTF-8 as ws does, 50 000
+   * chunks on the 2-core machine): 75 ms of CPU per second at 500 streaming sessions.
+   */
   private sendAudio(audio: Buffer, previousText?: string): void {
-    if (this.send({
-      message_type: 'input_audio_chunk',
-      audio_base_64: audio.toString('base64'),
-      commit: false,
-      sample_rate: this.options.config.sample_rate,
-      ...(previousText ? { previous_text: previousText } : {}),
-    })) this.socketSentBytes += audio.length;
+    const previous = previousText ? `,"previous_text":${JSON.stringify(previousText)}` : '';
+    const json = `{"message_type":"input_audio_chunk","audio_base_64":"${audio.toString('base64')}","commit":false,"sample_rate":${this.options.config.sample_rate}${previous}}`;
+    if (this.send(json)) this.socketSentBytes += audio.length;
   }
 
   private sendCommit(): void {
     this.commitSentAt ??= performance.now();
-    this.send({ message_type: 'input_audio_chunk', audio_base_64: '', commit: true, sample_rate: this.options.config.sample_rate });
+    this.send(JSON.stringify({ message_type: 'input_audio_chunk', audio_base_64: '', commit: true, sample_rate: this.options.config.sample_rate }));
   }
 
-  private send(message: Record<string, unknown>): boolean {
+  private send(json: string): boolean {
     if (this.ws?.readyState !== WebSocket.OPEN) return false;
     this.lastSentAt = performance.now();
-    this.ws.send(JSON.stringify(message));
+    this.ws.send(json);
     return true;
   }
 

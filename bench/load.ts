@@ -2,7 +2,7 @@
  * Load harness: how many live sessions one service process carries on the ElevenLabs path, and how
  * little the gateway adds. One command:
  *   node dist/bench/load.js [--levels 50,100,200,500,1000] [--seconds 20] [--audio json|binary]
- *     [--commit-every 5] [--prompt-every 30] [--profile-at 500] [--out bench/results] [--max-minutes 12]
+ *     [--commit-every 5] [--prompt-every 30] [--profile-at 500] [--out bench/results] [--max-minutes 12] [--warmup-level 10]
  * (`npm run bench:load -- --levels 50,500`). Loopback only; bounded in sessions and time.
  *
  * Processes. Four kinds, each its own OS process so none of them measures itself:
@@ -57,6 +57,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: 'bench/results' },
     'max-minutes': { type: 'string', default: '12' },
     'sessions-per-client': { type: 'string', default: '300' },
+    'warmup-level': { type: 'string', default: '10' },
   },
   strict: true,
 });
@@ -309,7 +310,7 @@ try {
   console.log(`load harness: levels ${levels.join(', ')}; ${seconds} s each after ${WARMUP_MS / 1000} s warm-up; audio ${audio}; commit every ${args['commit-every']} s; prompt every ${args['prompt-every']} s`);
   console.log(`machine: ${execFileSync('nproc').toString().trim()} cores, node ${process.version}; load average at start ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   // An unreported warm-up level: lazy initialisation (modules, pools, JIT) is not charged to the first level.
-  await runLevel(10, 2);
+  if (Number(args['warmup-level']) > 0) await runLevel(Number(args['warmup-level']), 2);
   for (const sessions of levels) {
     const remaining = deadline - Date.now();
     // A level costs about: opening at 100/s, warm-up, measuring, draining and closing.

@@ -21,7 +21,8 @@ interface CpuProfile {
 
 function where(url: string): string {
   const path = url.replace(/^file:\/\//, '');
-  const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
+  // The innermost package: @nestjs/platform-ws carries its own `ws`.
+  const pkg = /.*node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(path);
   if (pkg) return pkg[1]!;
   const own = /\/dist\/(.+)$/.exec(path);
   if (own) return own[1]!.split('/').slice(0, -1).join('/') || own[1]!;

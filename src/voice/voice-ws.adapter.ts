@@ -72,6 +72,12 @@ export function originAllowed(origin: string | undefined, host: string | undefin
 }
 
 /**
+ * Note on `bufferutil` (a dependency nothing imports): `ws` loads it when present to mask and unmask
+ * frames natively. Every client frame is masked, and so is every frame the service sends upstream
+ * (to ElevenLabs); in JavaScript, unmasking a 100 ms audio chunk (4.3 KB) takes 16.5 us, natively
+ * 0.4 us (100 000 calls on the 2-core machine): 32 us less per audio chunk, 0.16 s of CPU per second
+ * at 500 streaming sessions.
+ *
  * `ws` server options Nest does not set: a payload cap (oversize frames close with 1009), low
  * fragment limits, and no permessage-deflate (PCM compresses badly and deflate costs memory).
  */

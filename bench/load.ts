@@ -2,7 +2,7 @@
  * Load harness: how many live sessions one service process carries on the ElevenLabs path, and how
  * little the gateway adds. One command:
  *   node dist/bench/load.js [--levels 50,100,200,500,1000] [--seconds 20] [--audio json|binary]
- *     [--commit-every 5] [--prompt-every 30] [--profile-at 500] [--out bench/results] [--max-minutes 12] [--warmup-level 10] [--nice=-10]
+ *     [--commit-every 5] [--prompt-every 30] [--profile-at 500] [--out bench/results] [--max-minutes 12] [--warmup-level 10] [--warmup-seconds 3] [--nice=-10]
  * (`npm run bench:load -- --levels 50,500`). Loopback only; bounded in sessions and time.
  *
  * Processes. Four kinds, each its own OS process so none of them measures itself:
@@ -59,6 +59,7 @@ const { values: args } = parseArgs({
     'sessions-per-client': { type: 'string', default: '300' },
     'warmup-level': { type: 'string', default: '10' },
     nice: { type: 'string', default: '' },
+    'warmup-seconds': { type: 'string', default: '3' },
   },
   strict: true,
 });
@@ -72,7 +73,7 @@ const MAX_SESSIONS = 2000;
 if (levels.length === 0 || levels.some((n) => n > MAX_SESSIONS) || !(seconds > 0 && seconds <= 120)) {
   throw new Error(`--levels must be whole numbers up to ${MAX_SESSIONS}, --seconds between 0 and 120`);
 }
-const WARMUP_MS = 3000;
+const WARMUP_MS = Number(args['warmup-seconds']) * 1000;
 const OPENS_PER_SECOND = 100;
 const deadline = Date.now() + Number(args['max-minutes']) * 60_000;
 const dist = (path: string) => fileURLToPath(new URL(path, import.meta.url));
@@ -134,7 +135,8 @@ const emulator = spawn(process.execPath, [dist('../apps/elevenlabs-emulator/src/
 });
 renice(emulator.pid);
 const emulatorUrl = `http://127.0.0.1:${emulatorPort}`;
-await waitFor(async () => (await fetch(emulatorUrl)).status > 0, 'the emulator');
+// The service starts meanwhile: it connects to the emulator only when sessions configure.
+const emulatorUp = waitFor(async () => (await fetch(emulatorUrl)).status > 0, 'the emulator');
 
 const servicePort = await freePort();
 const service = spawn(process.execPath, ['--import', new URL('./load-probe.js', import.meta.url).href, dist('../src/main.js')], {
@@ -152,7 +154,7 @@ const service = spawn(process.execPath, ['--import', new URL('./load-probe.js', 
 });
 renice(service.pid);
 const serviceUrl = `http://127.0.0.1:${servicePort}`;
-await waitFor(async () => (await fetch(`${serviceUrl}/health/ready`)).ok, 'the service');
+await Promise.all([emulatorUp, waitFor(async () => (await fetch(`${serviceUrl}/health/ready`)).ok, 'the service')]);
 
 let probeId = 0;
 const probeWaiting = new Map<number, (value: unknown) => void>();

@@ -18,7 +18,7 @@ describe('load harness smoke', () => {
   it('runs a tiny level and reports every figure with its goal', async () => {
     const script = fileURLToPath(new URL('../bench/load.js', import.meta.url));
     const stdout = await new Promise<string>((resolve, reject) => {
-      execFile(process.execPath, [script, '--levels', '5', '--seconds', '3', '--warmup-level', '0', '--commit-every', '1', '--prompt-every', '2', '--out', out], { timeout: 90_000 }, (error, output) =>
+      execFile(process.execPath, [script, '--levels', '5', '--seconds', '3', '--warmup-level', '0', '--warmup-seconds', '1', '--commit-every', '1', '--prompt-every', '2', '--out', out], { timeout: 90_000 }, (error, output) =>
         error ? reject(new Error(error.message)) : resolve(output),
       );
     });
@@ -42,10 +42,10 @@ describe('load harness smoke', () => {
     assert.equal(level.sessions, 5);
     const integrity = level.integrity;
     // 5 sessions x 10 chunks/s for warm-up + measurement: every chunk answered by one partial, in order.
-    assert.ok(integrity['gatewayChunksSent']! >= 5 * 10 * 5, `chunks sent: ${integrity['gatewayChunksSent']}`);
+    assert.ok(integrity['gatewayChunksSent']! >= 5 * 10 * 3, `chunks sent: ${integrity['gatewayChunksSent']}`);
     assert.equal(integrity['gatewayPartials'], integrity['gatewayChunksSent']);
     assert.equal(integrity['gatewayCommitted'], integrity['gatewayCommitsSent']);
-    assert.ok(integrity['gatewayCommitsSent']! >= 5 * 4, `commits: ${integrity['gatewayCommitsSent']}`);
+    assert.ok(integrity['gatewayCommitsSent']! >= 5 * 2, `commits: ${integrity['gatewayCommitsSent']}`);
     assert.equal(integrity['reordered'], 0);
     assert.equal(integrity['audioChunkGaps'], 0);
     assert.ok(integrity['turnsCompleted']! > 0, 'committed transcripts and prompts started turns that finished');

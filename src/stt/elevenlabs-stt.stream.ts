@@ -47,6 +47,17 @@ const BACKOFF_MS = [200, 500, 1000, 2000];
 const RECOVERED_AFTER_MS = 1500;
 /** Audio kept for replay after a drop (the API itself auto-commits every 90 s). */
 const MAX_REPLAY_SECS = 90;
+/**
+ * Quiet audio at the head of the replay buffer (nothing voiced or committed before it) is kept for
+ * this long only. The real API commits only after speech, so a session whose user says nothing for
+ * minutes would otherwise hold 90 s of audio for replay: 2.9 MB a session at 16 kHz, over the
+ * 2 MiB-per-streaming-session goal, for audio that holds no words. Keeping the last 3 s leaves the
+ * upstream VAD its context before speech; the timeline stays right because a replay starts where
+ * the kept audio starts (socketBaseSecs).
+ */
+const KEEP_QUIET_HEAD_SECS = 3;
+/** RMS (0..1, about -50 dBFS) below which a chunk is quiet: well under quiet speech, above a mic's noise floor. */
+const QUIET_RMS = 0.003;
 /** The API advises previous_text under 50 characters. */
 const PREVIOUS_TEXT_CHARS = 50;
 
@@ -61,7 +72,8 @@ const FATAL_ERRORS: Record<string, string> = {
   input_error: 'ElevenLabs refused the audio input (input_error); speech input is off for this session.',
 };
 
-type Entry = { kind: 'audio'; audio: Buffer } | { kind: 'commit' };
+/** `quiet`: the chunk is below QUIET_RMS, so dropping it from the head of the replay loses no speech. */
+type Entry = { kind: 'audio'; audio: Buffer; quiet: boolean } | { kind: 'commit' };
 /** Keep-alive silence sent on a socket: where (seconds into the socket's audio) and how long. */
 export interface Insertion {
   at: number;
@@ -227,10 +239,11 @@ export class ElevenLabsSttStream implements SttStream {
   push(audio: Buffer, previousText?: string): void {
     if (this.closed || this.failed) return;
     if (previousText !== undefined && !this.started && this.firstPreviousText === undefined) this.firstPreviousText = previousText;
-    this.entries.push({ kind: 'audio', audio });
+    const level = this.level(audio);
+    this.entries.push({ kind: 'audio', audio, quiet: level < QUIET_RMS });
     this.unackedBytes += audio.length;
     this.pushedBytes += audio.length;
-    if (this.voicedAt === undefined && this.voiced(audio)) this.voicedAt = performance.now();
+    if (this.voicedAt === undefined && level >= VOICED_RMS) this.voicedAt = performance.now();
     this.trimReplay();
     if (this.live) this.sendAudio(audio);
   }
@@ -414,11 +427,16 @@ export class ElevenLabsSttStream implements SttStream {
     return true;
   }
 
-  /** Whether a chunk is loud enough to be speech (PCM16LE, or mu-law bytes). */
-  private voiced(audio: Buffer): boolean {
-    if (audio.length < 2) return false;
+  /** A chunk's RMS level, 0..1 (PCM16LE, or mu-law bytes); compared with VOICED_RMS and QUIET_RMS. */
+  private level(audio: Buffer): number {
+    if (audio.length < 2) return 0;
     const samples = this.ulaw ? alawmulaw.mulaw.decode(new Uint8Array(audio)) : pcm16Samples(audio);
-    return rmsLevel(samples) >= VOICED_RMS;
+    return rmsLevel(samples);
+  }
+
+  /** Seconds of audio held for replay (not yet acknowledged by a committed transcript). */
+  get bufferedSecs(): number {
+    return this.unackedBytes / this.options.bytesPerSecond;
   }
 
   /** Keep-alive while the user is silent; stall detection (commits unanswered, pings unanswered, speech unanswered). */
@@ -522,6 +540,22 @@ export class ElevenLabsSttStream implements SttStream {
   }
 
   private trimReplay(): void {
+    // Quiet audio at the head beyond KEEP_QUIET_HEAD_SECS goes (the run is bounded by that limit, so this scan is short).
+    const keepQuiet = KEEP_QUIET_HEAD_SECS * this.options.bytesPerSecond;
+    let quietHead = 0;
+    let quietEntries = 0;
+    for (const entry of this.entries) {
+      if (entry.kind !== 'audio' || !entry.quiet) break;
+      quietHead += entry.audio.length;
+      quietEntries++;
+    }
+    let drop = 0;
+    while (drop < quietEntries && quietHead > keepQuiet) {
+      const entry = this.entries[drop++] as { audio: Buffer };
+      quietHead -= entry.audio.length;
+      this.unackedBytes -= entry.audio.length;
+    }
+    if (drop > 0) this.entries.splice(0, drop);
     const limit = MAX_REPLAY_SECS * this.options.bytesPerSecond;
     while (this.unackedBytes > limit) {
       const index = this.entries.findIndex((e) => e.kind === 'audio');

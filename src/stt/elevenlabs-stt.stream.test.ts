@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
+import { afterEach, describe, it } from 'node:test';
 import type { Logger } from '@nestjs/common';
 import { ElevenLabsSttProvider } from './elevenlabs-stt.provider.js';
 import { ElevenLabsSttStream, mapWordTimes } from './elevenlabs-stt.stream.js';
@@ -54,17 +54,23 @@ describe('ElevenLabsSttStream replay buffer', () => {
   const silent: Logger = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as unknown as Logger;
   const listener: SttStreamListener = { started: () => undefined, partial: () => undefined, committed: () => undefined, speechStarted: () => undefined, failed: () => undefined };
 
+  const open: ElevenLabsSttStream[] = [];
+  afterEach(() => {
+    for (const stream of open.splice(0)) stream.close();
+  });
+
   /** A stream that never goes live (nothing listens on port 9), so everything pushed stays buffered for replay. */
   function offlineStream(): ElevenLabsSttStream {
     const config = new ElevenLabsSttProvider({ elevenlabs: { apiKey: 'k', baseUrl: 'http://127.0.0.1:9' } } as never).resolveConfig(undefined);
-    return new ElevenLabsSttStream({ apiKey: 'k', baseUrl: 'http://127.0.0.1:9', sessionId: 't', config, bytesPerSecond: RATE * 2, listener, logger: silent });
+    const stream = new ElevenLabsSttStream({ apiKey: 'k', baseUrl: 'http://127.0.0.1:9', sessionId: 't', config, bytesPerSecond: RATE * 2, listener, logger: silent });
+    open.push(stream);
+    return stream;
   }
 
   it('keeps only the last 3 s of quiet audio while nothing was said', () => {
     const stream = offlineStream();
     for (let i = 0; i < 100; i++) stream.push(quiet);
     assert.equal(stream.bufferedSecs, 3);
-    stream.close();
   });
 
   it('keeps speech, and the quiet before it up to 3 s, for replay', () => {
@@ -73,13 +79,11 @@ describe('ElevenLabsSttStream replay buffer', () => {
     for (let i = 0; i < 50; i++) stream.push(speech);
     for (let i = 0; i < 20; i++) stream.push(quiet);
     assert.equal(stream.bufferedSecs, 3 + 5 + 2, 'quiet after speech waits for the commit');
-    stream.close();
   });
 
   it('still caps speech-like audio at 90 s', () => {
     const stream = offlineStream();
     for (let i = 0; i < 950; i++) stream.push(speech);
     assert.equal(stream.bufferedSecs, 90);
-    stream.close();
   });
 });

@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, it } from 'node:test';
-import { mapWordTimes } from './elevenlabs-stt.stream.js';
+import { afterEach, describe, it } from 'node:test';
+import type { Logger } from '@nestjs/common';
+import { ElevenLabsSttProvider } from './elevenlabs-stt.provider.js';
+import { ElevenLabsSttStream, mapWordTimes } from './elevenlabs-stt.stream.js';
+import type { SttStreamListener } from './stt-provider.js';
 
 describe('mapWordTimes', () => {
   const word = (text: string, start: number, end: number, type = 'word') => ({ text, start, end, type, logprob: -0.1 });
@@ -36,5 +39,51 @@ describe('mapWordTimes', () => {
   it('gives nothing for a missing or null words field', () => {
     assert.equal(mapWordTimes(null, 0, []), undefined);
     assert.equal(mapWordTimes(undefined, 0, []), undefined);
+  });
+});
+
+describe('ElevenLabsSttStream replay buffer', () => {
+  const RATE = 16000;
+  const chunk = (amplitude: number) => {
+    const pcm = Buffer.alloc(3200);
+    for (let i = 0; i < 1600; i++) pcm.writeInt16LE(Math.round(amplitude * Math.sin((2 * Math.PI * 220 * i) / RATE)), i * 2);
+    return pcm;
+  };
+  const quiet = chunk(20); // about -64 dBFS: a mic's noise floor
+  const speech = chunk(3000); // about -21 dBFS
+  const silent: Logger = { log: () => undefined, warn: () => undefined, error: () => undefined, debug: () => undefined } as unknown as Logger;
+  const listener: SttStreamListener = { started: () => undefined, partial: () => undefined, committed: () => undefined, speechStarted: () => undefined, failed: () => undefined };
+
+  const open: ElevenLabsSttStream[] = [];
+  afterEach(() => {
+    for (const stream of open.splice(0)) stream.close();
+  });
+
+  /** A stream that never goes live (nothing listens on port 9), so everything pushed stays buffered for replay. */
+  function offlineStream(): ElevenLabsSttStream {
+    const config = new ElevenLabsSttProvider({ elevenlabs: { apiKey: 'k', baseUrl: 'http://127.0.0.1:9' } } as never).resolveConfig(undefined);
+    const stream = new ElevenLabsSttStream({ apiKey: 'k', baseUrl: 'http://127.0.0.1:9', sessionId: 't', config, bytesPerSecond: RATE * 2, listener, logger: silent });
+    open.push(stream);
+    return stream;
+  }
+
+  it('keeps only the last 3 s of quiet audio while nothing was said', () => {
+    const stream = offlineStream();
+    for (let i = 0; i < 100; i++) stream.push(quiet);
+    assert.equal(stream.bufferedSecs, 3);
+  });
+
+  it('keeps speech, and the quiet before it up to 3 s, for replay', () => {
+    const stream = offlineStream();
+    for (let i = 0; i < 100; i++) stream.push(quiet);
+    for (let i = 0; i < 50; i++) stream.push(speech);
+    for (let i = 0; i < 20; i++) stream.push(quiet);
+    assert.equal(stream.bufferedSecs, 3 + 5 + 2, 'quiet after speech waits for the commit');
+  });
+
+  it('still caps speech-like audio at 90 s', () => {
+    const stream = offlineStream();
+    for (let i = 0; i < 950; i++) stream.push(speech);
+    assert.equal(stream.bufferedSecs, 90);
   });
 });

@@ -47,6 +47,17 @@ const BACKOFF_MS = [200, 500, 1000, 2000];
 const RECOVERED_AFTER_MS = 1500;
 /** Audio kept for replay after a drop (the API itself auto-commits every 90 s). */
 const MAX_REPLAY_SECS = 90;
+/**
+ * Quiet audio at the head of the replay buffer (nothing voiced or committed before it) is kept for
+ * this long only. The real API commits only after speech, so a session whose user says nothing for
+ * minutes would otherwise hold 90 s of audio for replay: 2.9 MB a session at 16 kHz, over the
+ * 2 MiB-per-streaming-session goal, for audio that holds no words. Keeping the last 3 s leaves the
+ * upstream VAD its context before speech; the timeline stays right because a replay starts where
+ * the kept audio starts (socketBaseSecs).
+ */
+const KEEP_QUIET_HEAD_SECS = 3;
+/** RMS (0..1, about -50 dBFS) below which a chunk is quiet: well under quiet speech, above a mic's noise floor. */
+const QUIET_RMS = 0.003;
 /** The API advises previous_text under 50 characters. */
 const PREVIOUS_TEXT_CHARS = 50;
 
@@ -61,7 +72,8 @@ const FATAL_ERRORS: Record<string, string> = {
   input_error: 'ElevenLabs refused the audio input (input_error); speech input is off for this session.',
 };
 
-type Entry = { kind: 'audio'; audio: Buffer } | { kind: 'commit' };
+/** `quiet`: the chunk is below QUIET_RMS, so dropping it from the head of the replay loses no speech. */
+type Entry = { kind: 'audio'; audio: Buffer; quiet: boolean } | { kind: 'commit' };
 /** Keep-alive silence sent on a socket: where (seconds into the socket's audio) and how long. */
 export interface Insertion {
   at: number;
@@ -124,6 +136,42 @@ export function realtimeQuery(config: EffectiveSttConfig): URLSearchParams {
 }
 
 /**
+ * The 250 ms tick of every open stream (keep-alive, stall checks) from one process-wide timer that
+ * runs while any stream is open, instead of a setInterval per stream: 500 streams cost 0.5 ms of CPU
+ * per second instead of 3.7 ms (timers alone, measured on the 2-core machine), and no Timeout object
+ * and closure per session. Each stream's checks compare elapsed times, so ticking them together
+ * changes no deadline by more than the tick.
+ */
+const SharedTicker = {
+  TICK_MS: 250,
+  streams: new Map<() => void, Logger>(),
+  timer: undefined as NodeJS.Timeout | undefined,
+
+  add(tick: () => void, logger: Logger): void {
+    this.streams.set(tick, logger);
+    this.timer ??= setInterval(() => this.run(), this.TICK_MS);
+  },
+
+  delete(tick: () => void): void {
+    this.streams.delete(tick);
+    if (this.streams.size > 0 || !this.timer) return;
+    clearInterval(this.timer);
+    this.timer = undefined;
+  },
+
+  run(): void {
+    for (const [tick, logger] of this.streams) {
+      try {
+        tick();
+      } catch (error) {
+        // One stream's bug must not stop the others' keep-alive and stall checks.
+        logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+      }
+    }
+  },
+};
+
+/**
  * One session's Scribe v2 Realtime connection.
  *
  * It speaks the protocol over `ws` directly rather than through the SDK's realtime client
@@ -175,14 +223,14 @@ export class ElevenLabsSttStream implements SttStream {
   /** A committed transcript waiting for its `committed_transcript_with_timestamps`. */
   private held?: { text: string; trigger: 'vad' | 'manual'; timer: NodeJS.Timeout };
   private readonly timers = new Set<NodeJS.Timeout>();
-  private readonly ticker: NodeJS.Timeout;
+  private readonly ticker = (): void => this.tick();
   private readonly url: string;
   private readonly ulaw: boolean;
 
   constructor(private readonly options: ElevenLabsSttStreamOptions) {
     this.ulaw = options.config.audio_format.startsWith('ulaw');
     this.url = `${options.baseUrl.replace(/^http/, 'ws')}${REALTIME_PATH}?${realtimeQuery(options.config).toString()}`;
-    this.ticker = setInterval(() => this.tick(), 250);
+    SharedTicker.add(this.ticker, options.logger);
     // Until the first socket is live, the session has no speech input: that is an outage too.
     this.outageFrom(performance.now());
     this.connect();
@@ -191,10 +239,11 @@ export class ElevenLabsSttStream implements SttStream {
   push(audio: Buffer, previousText?: string): void {
     if (this.closed || this.failed) return;
     if (previousText !== undefined && !this.started && this.firstPreviousText === undefined) this.firstPreviousText = previousText;
-    this.entries.push({ kind: 'audio', audio });
+    const level = this.level(audio);
+    this.entries.push({ kind: 'audio', audio, quiet: level < QUIET_RMS });
     this.unackedBytes += audio.length;
     this.pushedBytes += audio.length;
-    if (this.voicedAt === undefined && this.voiced(audio)) this.voicedAt = performance.now();
+    if (this.voicedAt === undefined && level >= VOICED_RMS) this.voicedAt = performance.now();
     this.trimReplay();
     if (this.live) this.sendAudio(audio);
   }
@@ -209,7 +258,7 @@ export class ElevenLabsSttStream implements SttStream {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    clearInterval(this.ticker);
+    SharedTicker.delete(this.ticker);
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
     this.held = undefined;
@@ -354,33 +403,40 @@ export class ElevenLabsSttStream implements SttStream {
     return held;
   }
 
+  /**
+   * The chunk's JSON is written as a template, not JSON.stringify of an object: base64 needs no
+   * escaping, and stringify scans and copies the 4.3 KB string of a 100 ms 16 kHz chunk once more.
+   * 4-6 us per chunk instead of 20-22 us (message built and encoded to UTF-8 as ws does, 50 000
+   * chunks on the 2-core machine): 75 ms of CPU per second at 500 streaming sessions.
+   */
   private sendAudio(audio: Buffer, previousText?: string): void {
-    if (this.send({
-      message_type: 'input_audio_chunk',
-      audio_base_64: audio.toString('base64'),
-      commit: false,
-      sample_rate: this.options.config.sample_rate,
-      ...(previousText ? { previous_text: previousText } : {}),
-    })) this.socketSentBytes += audio.length;
+    const previous = previousText ? `,"previous_text":${JSON.stringify(previousText)}` : '';
+    const json = `{"message_type":"input_audio_chunk","audio_base_64":"${audio.toString('base64')}","commit":false,"sample_rate":${this.options.config.sample_rate}${previous}}`;
+    if (this.send(json)) this.socketSentBytes += audio.length;
   }
 
   private sendCommit(): void {
     this.commitSentAt ??= performance.now();
-    this.send({ message_type: 'input_audio_chunk', audio_base_64: '', commit: true, sample_rate: this.options.config.sample_rate });
+    this.send(JSON.stringify({ message_type: 'input_audio_chunk', audio_base_64: '', commit: true, sample_rate: this.options.config.sample_rate }));
   }
 
-  private send(message: Record<string, unknown>): boolean {
+  private send(json: string): boolean {
     if (this.ws?.readyState !== WebSocket.OPEN) return false;
     this.lastSentAt = performance.now();
-    this.ws.send(JSON.stringify(message));
+    this.ws.send(json);
     return true;
   }
 
-  /** Whether a chunk is loud enough to be speech (PCM16LE, or mu-law bytes). */
-  private voiced(audio: Buffer): boolean {
-    if (audio.length < 2) return false;
+  /** A chunk's RMS level, 0..1 (PCM16LE, or mu-law bytes); compared with VOICED_RMS and QUIET_RMS. */
+  private level(audio: Buffer): number {
+    if (audio.length < 2) return 0;
     const samples = this.ulaw ? alawmulaw.mulaw.decode(new Uint8Array(audio)) : pcm16Samples(audio);
-    return rmsLevel(samples) >= VOICED_RMS;
+    return rmsLevel(samples);
+  }
+
+  /** Seconds of audio held for replay (not yet acknowledged by a committed transcript). */
+  get bufferedSecs(): number {
+    return this.unackedBytes / this.options.bytesPerSecond;
   }
 
   /** Keep-alive while the user is silent; stall detection (commits unanswered, pings unanswered, speech unanswered). */
@@ -484,6 +540,22 @@ export class ElevenLabsSttStream implements SttStream {
   }
 
   private trimReplay(): void {
+    // Quiet audio at the head beyond KEEP_QUIET_HEAD_SECS goes (the run is bounded by that limit, so this scan is short).
+    const keepQuiet = KEEP_QUIET_HEAD_SECS * this.options.bytesPerSecond;
+    let quietHead = 0;
+    let quietEntries = 0;
+    for (const entry of this.entries) {
+      if (entry.kind !== 'audio' || !entry.quiet) break;
+      quietHead += entry.audio.length;
+      quietEntries++;
+    }
+    let drop = 0;
+    while (drop < quietEntries && quietHead > keepQuiet) {
+      const entry = this.entries[drop++] as { audio: Buffer };
+      quietHead -= entry.audio.length;
+      this.unackedBytes -= entry.audio.length;
+    }
+    if (drop > 0) this.entries.splice(0, drop);
     const limit = MAX_REPLAY_SECS * this.options.bytesPerSecond;
     while (this.unackedBytes > limit) {
       const index = this.entries.findIndex((e) => e.kind === 'audio');

@@ -106,7 +106,16 @@ export class RecordedRequest {
  * cheap stand-in for load tests that answers every audio chunk with a partial `chunk <n>` and every
  * commit with a committed `segment <n>` (no VAD commits), so the recogniser is not the bottleneck.
  */
-export type SttTranscriber = 'local' | 'echo';
+export type SttTranscriber = 'local' | 'echo' | 'echo_stamped';
+export const STT_TRANSCRIBERS: readonly SttTranscriber[] = ['local', 'echo', 'echo_stamped'];
+
+/**
+ * What speaks TTS requests: flite (real speech), or `silence`, a stand-in for load tests that
+ * answers each sentence at once with 60 ms of silence per character in the requested format (pcm,
+ * ulaw, alaw; mp3 still goes through flite), so synthesis is not the bottleneck.
+ */
+export type TtsSpeech = 'flite' | 'silence';
+export const TTS_SPEECHES: readonly TtsSpeech[] = ['flite', 'silence'];
 
 /** Called as the emulator sends each realtime STT message, with the wall-clock time in ms (sub-ms precision). */
 export type SttEmitHook = (message: { message_type: string; text?: unknown }, epochMs: number) => void;
@@ -146,6 +155,7 @@ export class EmulatorState {
     readonly transcriber: SttTranscriber = 'local',
     readonly onSttEmit?: SttEmitHook,
     readonly onTtsEmit?: TtsEmitHook,
+    readonly ttsSpeech: TtsSpeech = 'flite',
   ) {
     this.faults = { ...NO_FAULTS, ...faults };
   }

@@ -4,7 +4,7 @@ import type { LogLevel } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import type { NestExpressApplication } from '@nestjs/platform-express';
 import { ElevenLabsEmulatorModule } from './elevenlabs-emulator.module.js';
-import { EmulatorState, type EmulatorFaults, type RecordedRequest, type SttEmitHook, type SttTranscriber, type TtsEmitHook } from './emulator-state.js';
+import { EmulatorState, type EmulatorFaults, type RecordedRequest, type SttEmitHook, type SttTranscriber, type TtsEmitHook, type TtsSpeech } from './emulator-state.js';
 
 export {
   NO_FAULTS,
@@ -15,6 +15,9 @@ export {
   type SttDropMode,
   type SttEmitHook,
   type SttTranscriber,
+  STT_TRANSCRIBERS,
+  TTS_SPEECHES,
+  type TtsSpeech,
   type TtsChunkInfo,
   type TtsEmitHook,
 } from './emulator-state.js';
@@ -31,8 +34,14 @@ export interface ElevenLabsEmulatorOptions {
   apiKey?: string;
   /** Faults in force from the start (default none). */
   faults?: Partial<EmulatorFaults>;
-  /** Realtime STT transcriber: `local` (default, the embedded recogniser) or `echo` (load tests). */
+  /**
+   * Realtime STT transcriber: `local` (default, the embedded recogniser), `echo` (load tests), or
+   * `echo_stamped` (echo texts end with ` @<epoch ms>`, the emulator's send time, so a benchmark in
+   * another process can time the path).
+   */
   transcriber?: SttTranscriber;
+  /** TTS speech: `flite` (default) or `silence` (load tests; see TtsSpeech). */
+  ttsSpeech?: TtsSpeech;
   /** Called as each realtime STT message is sent (benchmarks time the gateway with it). */
   onSttEmit?: SttEmitHook;
   /** Called as each TTS audio chunk is written to its response (benchmarks time the gateway with it). */
@@ -63,7 +72,7 @@ export interface ElevenLabsEmulator {
  * recogniser, with fault knobs. Tests start it in-process; `main.ts` runs it alone.
  */
 export async function startElevenLabsEmulator(options: ElevenLabsEmulatorOptions = {}): Promise<ElevenLabsEmulator> {
-  const state = new EmulatorState(options.apiKey, options.faults, options.transcriber, options.onSttEmit, options.onTtsEmit);
+  const state = new EmulatorState(options.apiKey, options.faults, options.transcriber, options.onSttEmit, options.onTtsEmit, options.ttsSpeech);
   const app = await NestFactory.create<NestExpressApplication>(ElevenLabsEmulatorModule.forRoot(state, options.workers ?? 1), {
     logger: options.logger ?? ['error', 'warn'],
     abortOnError: false,

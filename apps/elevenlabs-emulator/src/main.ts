@@ -1,7 +1,17 @@
 import 'reflect-metadata';
 import { parseArgs } from 'node:util';
 import { Logger } from '@nestjs/common';
-import { NO_FAULTS, startElevenLabsEmulator, STT_DROP_MODES, type EmulatorFaults, type SttDropMode } from './index.js';
+import {
+  NO_FAULTS,
+  startElevenLabsEmulator,
+  STT_DROP_MODES,
+  STT_TRANSCRIBERS,
+  TTS_SPEECHES,
+  type EmulatorFaults,
+  type SttDropMode,
+  type SttTranscriber,
+  type TtsSpeech,
+} from './index.js';
 
 /**
  * Runs the ElevenLabs emulator on its own. Every option is a flag or an environment variable
@@ -32,6 +42,8 @@ const OPTIONS = {
   'stt-stall': { type: 'boolean' },
   'stt-latency-ms': { type: 'string' },
   'stt-idle-close-ms': { type: 'string' },
+  transcriber: { type: 'string' },
+  'tts-speech': { type: 'string' },
 } as const;
 type OptionName = keyof typeof OPTIONS;
 
@@ -64,6 +76,14 @@ function dropMode(): SttDropMode {
   return value as SttDropMode;
 }
 
+/** `--transcriber` (local, echo, echo_stamped) and `--tts-speech` (flite, silence): load-test stand-ins. */
+function choice<T extends string>(name: OptionName, allowed: readonly T[], fallback: T): T {
+  const value = setting(name);
+  if (value === undefined || value === '') return fallback;
+  if (!allowed.includes(value as T)) throw new Error(`--${name} must be one of ${allowed.join(', ')} (got ${String(value)})`);
+  return value as T;
+}
+
 async function main(): Promise<void> {
   const faults: EmulatorFaults = {
     rejectAuth: flag('reject-auth'),
@@ -93,6 +113,8 @@ async function main(): Promise<void> {
     apiKey: typeof apiKey === 'string' && apiKey !== '' ? apiKey : undefined,
     workers: count('workers', 1),
     faults,
+    transcriber: choice<SttTranscriber>('transcriber', STT_TRANSCRIBERS, 'local'),
+    ttsSpeech: choice<TtsSpeech>('tts-speech', TTS_SPEECHES, 'flite'),
     logger: ['error', 'warn', 'log'],
   });
   const active = Object.entries(faults).filter(([key, value]) => value !== NO_FAULTS[key as keyof EmulatorFaults]);

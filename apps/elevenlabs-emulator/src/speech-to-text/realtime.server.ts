@@ -79,7 +79,7 @@ export class RealtimeSttServer implements OnApplicationBootstrap, OnApplicationS
     const drop = faults.sttDropAfterChunks > 0 && faults.sttDropCount > 0;
     if (drop) faults.sttDropCount--;
     session.start(params, faults.sttIdleCloseMs, drop ? { afterChunks: faults.sttDropAfterChunks, mode: faults.sttDropMode } : undefined);
-    if (this.state.transcriber === 'echo') return session.attach(new EchoTranscriber());
+    if (this.state.transcriber !== 'local') return session.attach(new EchoTranscriber(this.state.transcriber === 'echo_stamped'));
     this.recogniser().then(
       (pool) => session.attach(pool),
       (error: unknown) => {
@@ -256,18 +256,23 @@ class RealtimeSession {
 
 /**
  * The `echo` transcriber: a partial per audio chunk and a committed segment per commit, at no CPU
- * cost. Texts are unique per emulator (`s<stream> chunk <n>`), so a benchmark can match them.
+ * cost. Texts are unique per emulator (`s<stream> chunk <n>`), so a benchmark can match them. When
+ * `stamped`, each text ends with ` @<epoch ms>` (performance.timeOrigin + now(), sub-ms): messages
+ * go out synchronously (with no sttLatencyMs), so that is the send time, readable in another process.
  */
 class EchoTranscriber implements Pick<LocalSttPool, 'openStream'> {
   private static streams = 0;
+
+  constructor(private readonly stamped = false) {}
 
   openStream(_config: unknown, listener: LocalSttListener): LocalSttStream {
     const stream = ++EchoTranscriber.streams;
     let chunks = 0;
     let segments = 0;
+    const stamp = this.stamped ? () => ` @${(performance.timeOrigin + performance.now()).toFixed(3)}` : () => '';
     return {
-      push: () => listener.partial(`s${stream} chunk ${++chunks}`),
-      commit: () => listener.committed(`s${stream} segment ${++segments}`, 'manual'),
+      push: () => listener.partial(`s${stream} chunk ${++chunks}${stamp()}`),
+      commit: () => listener.committed(`s${stream} segment ${++segments}${stamp()}`, 'manual'),
       close: () => undefined,
     };
   }

@@ -5,7 +5,8 @@ import { Body, Controller, HttpStatus, Inject, Param, Post, Query, Res, UseGuard
 import type { Response } from 'express';
 import { ApiKeyGuard } from '../api-key.guard.js';
 import { EMULATOR_STATE, type EmulatorState, type TtsChunkInfo, type TtsEmitHook } from '../emulator-state.js';
-import { DEFAULT_OUTPUT_FORMAT, EMULATED_FORMATS } from '../output-formats.js';
+import { splitSentences } from '@app/engines';
+import { DEFAULT_OUTPUT_FORMAT, EMULATED_FORMATS, type EmulatedFormat } from '../output-formats.js';
 import { EmulatorSpeech } from '../speech/emulator-speech.js';
 import type { UpstreamErrorDetail } from '../upstream-errors.js';
 import { parseTextToSpeechRequest } from './text-to-speech.dto.js';
@@ -55,7 +56,8 @@ export class TextToSpeechController {
       res.flushHeaders();
       // A stalled upstream keeps the request open and silent until the client gives up.
       if (faults.stall) return;
-      const audio = paced(this.speech.speak(body.text, voiceId, body.voice_settings?.speed ?? 1, format, client.signal), faults.chunkDelayMs, client.signal, faults.dropAfterBytes);
+      const speech = this.state.ttsSpeech === 'silence' && format.codec !== 'mp3' ? silentSpeech(body.text, format) : this.speech.speak(body.text, voiceId, body.voice_settings?.speed ?? 1, format, client.signal);
+      const audio = paced(speech, faults.chunkDelayMs, client.signal, faults.dropAfterBytes);
       const { onTtsEmit } = this.state;
       await pipeline(onTtsEmit ? reported(audio, onTtsEmit, { text: body.text, voiceId, outputFormat }) : audio, res);
     } catch (error) {
@@ -111,6 +113,20 @@ interface UpstreamFailure {
   status: HttpStatus;
   headers: Record<string, string>;
   detail: UpstreamErrorDetail;
+}
+
+/** 60 ms of audio per character, sentence by sentence: the `silence` speech of load tests. */
+const SILENT_MS_PER_CHAR = 60;
+
+async function* silentSpeech(text: string, format: EmulatedFormat): AsyncGenerator<Buffer> {
+  const bytesPerSample = format.codec === 'pcm' ? 2 : 1;
+  // Silence: zero PCM, 0xFF mu-law, 0xD5 A-law.
+  const fill = format.codec === 'pcm' ? 0 : format.codec === 'ulaw' ? 0xff : 0xd5;
+  for (const sentence of splitSentences(text)) {
+    const samples = Math.round((sentence.length * SILENT_MS_PER_CHAR * format.sampleRate) / 1000);
+    yield Buffer.alloc(samples * bytesPerSample, fill);
+    await Promise.resolve();
+  }
 }
 
 async function* paced(audio: AsyncIterable<Buffer>, delayMs: number, signal: AbortSignal, dropAfterBytes = 0): AsyncGenerator<Buffer> {

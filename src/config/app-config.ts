@@ -6,6 +6,10 @@ import { parseAllowedOrigins, type EnvironmentVariables, type RegistrationStoreK
 export interface AppConfig {
   http: { port: number; host: string };
   logLevel: string;
+  /** Resolved LOG_FORMAT (json unless asked for pretty, or unset on a terminal outside production). */
+  logFormat: 'json' | 'pretty';
+  /** `port` set = GET /metrics is served on that port only. */
+  metrics: { port?: number };
   backend: {
     /** Service root without trailing slash; undefined = embedded in-process responder. */
     baseUrl?: string;
@@ -49,6 +53,8 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
   return {
     http: { port: env.PORT, host: env.HOST },
     logLevel: env.LOG_LEVEL,
+    logFormat: resolveLogFormat(env.LOG_FORMAT),
+    metrics: { port: env.METRICS_PORT },
     backend: {
       baseUrl: env.BACKEND_BASE_URL?.replace(/\/+$/, ''),
       apiKey: env.BACKEND_API_KEY,
@@ -90,4 +96,10 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
     },
     session: { maxQueuedTurns: env.MAX_QUEUED_TURNS, drainTimeoutMs: env.DRAIN_TIMEOUT_MS },
   };
+}
+
+/** LOG_FORMAT, or json in production (NODE_ENV=production) or when stdout is not a terminal (containers, files). */
+export function resolveLogFormat(format: 'json' | 'pretty' | undefined, nodeEnv = process.env.NODE_ENV, tty = process.stdout.isTTY === true): 'json' | 'pretty' {
+  if (format) return format;
+  return nodeEnv === 'production' || !tty ? 'json' : 'pretty';
 }

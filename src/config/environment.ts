@@ -35,6 +35,14 @@ export class EnvironmentVariables {
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL = 'log';
 
+  /** json (one object per line) or pretty; unset = json when NODE_ENV=production or stdout is not a terminal. */
+  @Transform(emptyToUndefined) @IsOptional() @IsIn(['json', 'pretty'])
+  LOG_FORMAT?: 'json' | 'pretty';
+
+  /** Serve GET /metrics on this port only (not on PORT); 0 = any free port. Unset = on PORT. */
+  @Transform(toInt) @IsOptional() @Max(65535) @Min(0) @IsInt()
+  METRICS_PORT?: number;
+
   // --- chat backend ---
   @Transform(emptyToUndefined) @IsOptional() @IsString()
   BACKEND_BASE_URL?: string;
@@ -147,9 +155,15 @@ export class ConfigurationError extends Error {
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
   const problems = validateSync(env, { whitelist: false, stopAtFirstError: true }).flatMap(describe);
-  problems.push(...checkUrls(env), ...checkRedis(env), ...checkOrigins(env));
+  problems.push(...checkUrls(env), ...checkRedis(env), ...checkOrigins(env), ...checkMetricsPort(env));
   if (problems.length > 0) throw new ConfigurationError(problems);
   return env;
+}
+
+function checkMetricsPort(env: EnvironmentVariables): string[] {
+  return env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT
+    ? [`METRICS_PORT=${env.METRICS_PORT}: must differ from PORT (leave it unset to serve /metrics on PORT)`]
+    : [];
 }
 
 function describe(error: ValidationError): string[] {

@@ -103,6 +103,8 @@ export interface ElevenLabsSttStreamOptions {
   bytesPerSecond: number;
   listener: SttStreamListener;
   logger: Logger;
+  /** Called each time the upstream socket is opened again after a loss (metrics). */
+  onReconnect?: () => void;
 }
 
 /** The realtime query for a session's settings; every `session.configure.stt` field has its parameter. */
@@ -299,6 +301,7 @@ export class ElevenLabsSttStream implements SttStream {
     this.socketSentBytes = 0;
     this.insertions = [];
     if (this.started) {
+      this.options.onReconnect?.();
       this.options.logger.log(`session ${this.options.sessionId}: ElevenLabs STT reconnected; replaying ${(this.unackedBytes / this.options.bytesPerSecond).toFixed(1)} s of audio`);
     } else {
       this.started = true;

@@ -2,6 +2,7 @@ import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nes
 import type { WebSocket } from 'ws';
 import { BackendChatService } from '../backend-chat/backend-chat.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { SttService } from '../stt/stt.service.js';
 import { TtsService } from '../tts/tts.service.js';
 import { SocketWriter } from './session/socket-writer.js';
@@ -28,6 +29,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
     private readonly tts: TtsService,
     private readonly stt: SttService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
   ) {}
 
   get openSessions(): number {
@@ -60,6 +62,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
       stt: this.stt,
       logger: this.logger,
       maxQueuedTurns: this.config.session.maxQueuedTurns,
+      metrics: this.metrics,
     });
     this.sessions.set(socket, session);
     return session;

@@ -3,14 +3,18 @@ import type { Logger } from '@nestjs/common';
 import { decodeBase64Strict } from '@app/audio';
 import {
   isVoiceError,
+  parseAudioFormat,
   VoiceError,
   type AudioAppendMessage,
   type ServerEvent,
   type SessionConfigureMessage,
   type TextPromptMessage,
+  type TranscriptWord,
 } from '@app/protocol';
 import type { BackendChatService, SessionRegistration } from '../../backend-chat/backend-chat.service.js';
 import { SerialQueue } from '../../common/serial-queue.js';
+import type { MetricsService, TurnOutcome } from '../../metrics/metrics.service.js';
+import { AudioClock, TurnTimeline } from '../../metrics/turn-timeline.js';
 import type { EffectiveSttConfig, SttStream, SttStreamListener } from '../../stt/stt-provider.js';
 import type { SttService } from '../../stt/stt.service.js';
 import type { EffectiveTtsConfig } from '../../tts/tts-provider.js';
@@ -24,6 +28,7 @@ export interface VoiceSessionDeps {
   stt: SttService;
   logger: Logger;
   maxQueuedTurns: number;
+  metrics: MetricsService;
 }
 
 type SessionState = 'awaiting_configure' | 'ready' | 'closed';
@@ -32,6 +37,7 @@ interface Turn {
   id: number;
   text: string;
   controller: AbortController;
+  timeline: TurnTimeline;
 }
 
 interface ReadySession {
@@ -58,6 +64,9 @@ export class VoiceSession {
   private turnCount = 0;
   private readonly idleWaiters: Array<() => void> = [];
   private readonly lifetime = new AbortController();
+  /** Arrival times of inbound audio, to time the end of the user's speech. */
+  private audioClock?: AudioClock;
+  private endSessionMetric?: () => void;
 
   constructor(private readonly deps: VoiceSessionDeps) {}
 
@@ -118,6 +127,7 @@ export class VoiceSession {
     if (this.state === 'closed') return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.state = 'closed';
+    this.endSessionMetric?.();
     this.lifetime.abort(new VoiceError('internal_error', 'session closed'));
     for (const turn of [...this.pendingTurns.splice(0), ...(this.activeTurn ? [this.activeTurn] : [])]) turn.controller.abort();
     this.stt?.close();
@@ -136,8 +146,10 @@ export class VoiceSession {
     const sessionId = message.session_id ?? randomUUID();
     this.ready = { sessionId, registration, tts: ttsConfig, stt: sttConfig };
     this.state = 'ready';
+    this.endSessionMetric = this.deps.metrics.sessionOpened(sttConfig?.provider, ttsConfig.provider);
     this.deps.logger.log(`session ${sessionId} configured (backend: ${registration.source}, tts: ${ttsConfig.provider}, stt: ${sttConfig?.provider ?? 'none'})`);
     this.emit({ type: 'session.configured', session_id: sessionId });
+    if (sttConfig) this.audioClock = new AudioClock(bytesPerSecond(sttConfig.audio_format));
     if (sttConfig) this.stt = stt.open(sessionId, sttConfig, this.sttListener());
   }
 
@@ -154,7 +166,7 @@ export class VoiceSession {
         this.emit({ type: 'transcript.committed', text, ...(words ? { words } : {}) });
         if (!text) return;
         try {
-          this.enqueueTurn(this.ready, text);
+          this.enqueueTurn(this.ready, text, { speechEndAt: this.speechEndAt(trigger, words), committedAt: performance.now() });
         } catch (error) {
           this.reportError(error);
         }
@@ -190,26 +202,41 @@ export class VoiceSession {
       throw new VoiceError('invalid_audio', `PCM16 audio needs an even number of bytes; got ${audio.length}. Chunk dropped.`);
     }
     if (audio.length === 0) return;
+    this.audioClock?.push(audio.length);
     stream.push(audio, previousText);
   }
 
-  private enqueueTurn(ready: ReadySession, text: string): void {
+  /** End of the user's speech: the last word's end when words are timed, else the audio before the VAD's silence, else the last audio. */
+  private speechEndAt(trigger: 'vad' | 'manual', words?: TranscriptWord[]): number | undefined {
+    const clock = this.audioClock;
+    if (!clock) return undefined;
+    const lastWord = words?.at(-1);
+    if (lastWord) return clock.arrivalOf(lastWord.end);
+    const silence = trigger === 'vad' ? (this.ready?.stt?.vad_silence_threshold_secs ?? 0) : 0;
+    return clock.arrivalOf(Math.max(0, clock.receivedSecs - silence));
+  }
+
+  private enqueueTurn(ready: ReadySession, text: string, spoken?: { speechEndAt?: number; committedAt: number }): void {
     if (this.pendingTurns.length >= this.deps.maxQueuedTurns) {
       throw new VoiceError('turn_queue_full', `${this.pendingTurns.length} turns are already waiting; this one was dropped: "${text.slice(0, 80)}"`);
     }
-    this.pendingTurns.push({ id: ++this.turnCount, text, controller: new AbortController() });
+    const timeline = new TurnTimeline(spoken?.speechEndAt ?? spoken?.committedAt ?? performance.now(), spoken?.speechEndAt === undefined ? undefined : spoken.committedAt);
+    this.pendingTurns.push({ id: ++this.turnCount, text, controller: new AbortController(), timeline });
     if (!this.activeTurn) void this.runPendingTurns(ready);
   }
 
   private async runPendingTurns(ready: ReadySession): Promise<void> {
     for (let turn = this.pendingTurns.shift(); turn && this.state === 'ready'; turn = this.pendingTurns.shift()) {
       this.activeTurn = turn;
+      let outcome: TurnOutcome = 'completed';
       try {
         await this.runTurn(ready, turn);
       } catch (error) {
+        outcome = turn.controller.signal.aborted ? 'interrupted' : 'failed';
         if (!turn.controller.signal.aborted) this.reportError(error);
       } finally {
         this.activeTurn = undefined;
+        this.finishTurn(turn, outcome);
       }
     }
     for (const resolve of this.idleWaiters.splice(0)) resolve();
@@ -219,7 +246,10 @@ export class VoiceSession {
     const { signal } = turn.controller;
     const started = performance.now();
     this.emit({ type: 'assistant.started', text: turn.text });
+    turn.timeline.mark('backend_request');
     const reply = await this.deps.chat.chat(ready.registration, ready.sessionId, turn.text, signal);
+    turn.timeline.mark('backend_first_byte');
+    turn.timeline.mark('backend_complete');
     signal.throwIfAborted();
     const backendMs = performance.now() - started;
     this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata });
@@ -230,6 +260,7 @@ export class VoiceSession {
 
   private async speak(ready: ReadySession, turn: Turn, text: string): Promise<void> {
     const { signal } = turn.controller;
+    turn.timeline.mark('tts_request');
     const audio = this.deps.tts.synthesize(text, ready.tts, signal);
     const format = { content_type: audio.format.contentType, output_format: audio.format.name };
     if (!audio.streaming) {
@@ -239,6 +270,7 @@ export class VoiceSession {
       } catch (error) {
         throw asTtsFailure(error, signal);
       }
+      turn.timeline.mark('first_audio');
       this.emit({ type: 'assistant.audio', audio: Buffer.concat(pieces).toString('base64'), ...format });
       return;
     }
@@ -246,6 +278,7 @@ export class VoiceSession {
     let count = 0;
     try {
       for await (const chunk of audio.chunks) {
+        turn.timeline.mark('first_audio');
         await this.deps.writer.sendPaced({ type: 'assistant.audio.chunk', turn_id: turn.id, audio: chunk.toString('base64'), ...format, chunk_index: ++count });
       }
     } catch (error) {
@@ -255,12 +288,20 @@ export class VoiceSession {
     }
   }
 
+  /** Records the turn's timings and, while the client is there, sends them as `turn.metrics`. */
+  private finishTurn(turn: Turn, outcome: TurnOutcome): void {
+    turn.timeline.mark('end');
+    this.deps.metrics.turnEnded(outcome, turn.timeline.stagesMs());
+    if (this.state !== 'closed') this.emit({ type: 'turn.metrics', ...turn.timeline.eventFields(turn.id, outcome) } as unknown as ServerEvent);
+  }
+
   private emit(event: ServerEvent): void {
     this.deps.writer.send(event);
   }
 
   private reportError(error: unknown): void {
     if (this.state === 'closed') return;
+    this.deps.metrics.errorSent(isVoiceError(error) ? error.code : 'internal_error');
     if (isVoiceError(error)) {
       if (error.code === 'internal_error') this.deps.logger.error(error.stack ?? error.message);
       this.emit({ type: 'error', code: error.code, message: error.message });
@@ -275,4 +316,9 @@ function asTtsFailure(error: unknown, signal: AbortSignal): unknown {
   if (signal.aborted) return error;
   if (isVoiceError(error) && error.code !== 'internal_error') return error;
   return new VoiceError('tts_failed', 'Speech synthesis failed for this reply; its text was delivered in assistant.message.', { cause: error });
+}
+
+function bytesPerSecond(audioFormat: string): number {
+  const format = parseAudioFormat(audioFormat);
+  return format ? format.sampleRate * (format.codec === 'pcm' ? 2 : 1) : 32_000;
 }

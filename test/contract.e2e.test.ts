@@ -53,7 +53,10 @@ describe('the served contract', () => {
       assert.ok(validate(event), `${event.type}: ${ajv.errorsText(validate.errors)}`);
     }
     // `assistant.audio` comes only from providers that cannot stream; the embedded TTS streams.
-    const expected = Object.keys(SERVER_EVENTS).filter((type) => type !== 'assistant.audio') as ServerEventType[];
+    // Events in the contract ahead of their implementation (issues 10, 12, 14); each leaves this list
+    // when the service sends it in the turns above.
+    const notYetSent = ['assistant.message.delta', 'assistant.interrupted', 'user.speech_started', 'turn.metrics'];
+    const expected = Object.keys(SERVER_EVENTS).filter((type) => type !== 'assistant.audio' && !notYetSent.includes(type)) as ServerEventType[];
     assert.deepEqual([...new Set(seen.map((e) => e.type))].sort(), expected.sort());
   });
 });

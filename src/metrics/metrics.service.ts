@@ -1,13 +1,13 @@
 import { monitorEventLoopDelay, type IntervalHistogram } from 'node:perf_hooks';
 import { Injectable, type OnModuleDestroy } from '@nestjs/common';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
+import { TURN_OUTCOMES, type TurnOutcome } from '@app/protocol';
 
 /** Stages of a turn, as `voice_layer_turn_stage_seconds{stage}` labels and `turn.metrics` fields (in ms). */
 export const TURN_STAGES = ['end_of_speech_to_commit', 'backend_first_byte', 'backend_complete', 'tts_first_audio', 'user_to_first_audio'] as const;
 export type TurnStage = (typeof TURN_STAGES)[number];
 
-export const TURN_OUTCOMES = ['completed', 'interrupted', 'failed'] as const;
-export type TurnOutcome = (typeof TURN_OUTCOMES)[number];
+export { TURN_OUTCOMES, type TurnOutcome } from '@app/protocol';
 
 /** Upstream services whose retries and reconnects are counted. */
 export type Upstream = 'elevenlabs_stt' | 'elevenlabs_tts' | 'chat_backend';

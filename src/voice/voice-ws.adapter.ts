@@ -1,6 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { WsAdapter } from '@nestjs/platform-ws';
-import { isClientMessageType } from '@app/protocol';
+import { CLIENT_MESSAGES, isClientMessageType } from '@app/protocol';
 
 /** Internal event names the parser produces besides the client message types. */
 export const BINARY_AUDIO_EVENT = 'audio.binary';
@@ -35,7 +35,7 @@ export function parseVoiceFrame(data: WsData): { event: string; data: unknown } 
   const type = (parsed as Record<string, unknown>)['type'];
   if (!isClientMessageType(type)) {
     const shown = typeof type === 'string' ? `"${type.slice(0, 64)}"` : 'missing';
-    return invalid('unknown_type', `Unknown message type (${shown}); expected session.configure, audio.append, audio.commit or text.prompt.`);
+    return invalid('unknown_type', `Unknown message type (${shown}); expected one of ${Object.keys(CLIENT_MESSAGES).join(', ')}.`);
   }
   return { event: type, data: parsed };
 }

@@ -1,6 +1,8 @@
 import 'reflect-metadata';
 import {
+  ArrayMaxSize,
   Equals,
+  IsArray,
   IsBoolean,
   IsIn,
   IsInt,
@@ -19,7 +21,10 @@ import { BASE64, Nested, Optional } from './decorators.js';
 import { VoiceError } from './error-codes.js';
 import { checkContract } from './validation.js';
 import {
+  INTERRUPTION_DEFAULTS,
+  INTERRUPTION_RANGES,
   MAX_AUDIO_BASE64_CHARS,
+  MAX_PLAYED_MS,
   MAX_PREVIOUS_TEXT_CHARS,
   MAX_SESSION_ID_CHARS,
   MAX_SYSTEM_PROMPT_CHARS,
@@ -149,6 +154,32 @@ export class TtsConfigDto {
   voice_settings?: VoiceSettingsDto;
 }
 
+@JSONSchema({
+  description:
+    'Barge-in: while the assistant is speaking (until its audio has finished playing on the client), user speech that passes these guards interrupts it.',
+})
+export class InterruptionConfigDto {
+  @Optional() @IsBoolean()
+  @JSONSchema({ description: '`false` keeps the assistant talking while the user speaks; the user turn waits in the queue.', default: INTERRUPTION_DEFAULTS.enabled })
+  enabled?: boolean;
+
+  @Optional() @IsInt() @Min(INTERRUPTION_RANGES.min_speech_ms.min) @Max(INTERRUPTION_RANGES.min_speech_ms.max)
+  @JSONSchema({ description: 'Local STT: milliseconds of detected speech before it interrupts.', default: INTERRUPTION_DEFAULTS.min_speech_ms })
+  min_speech_ms?: number;
+
+  @Optional() @IsInt() @Min(INTERRUPTION_RANGES.min_words.min) @Max(INTERRUPTION_RANGES.min_words.max)
+  @JSONSchema({ description: 'With more than 0, speech interrupts only once the live transcript holds this many words.', default: INTERRUPTION_DEFAULTS.min_words })
+  min_words?: number;
+
+  @Optional() @IsArray() @ArrayMaxSize(INTERRUPTION_RANGES.ignore_phrases.maxItems)
+  @IsString({ each: true }) @Length(1, INTERRUPTION_RANGES.ignore_phrases.maxChars, { each: true })
+  @JSONSchema({
+    description: 'Backchannels: speech whose whole transcript is one of these (case and punctuation ignored) never interrupts and starts no turn while the assistant speaks. `[]` turns the list off.',
+    default: [...INTERRUPTION_DEFAULTS.ignore_phrases],
+  })
+  ignore_phrases?: string[];
+}
+
 @JSONSchema({ description: 'First message of a session: every section is optional. Answered by `session.configured` (then `stt.session_started`) or `error`.' })
 export class SessionConfigureMessage {
   @Equals('session.configure')
@@ -166,6 +197,9 @@ export class SessionConfigureMessage {
 
   @Optional() @Nested(() => TtsConfigDto)
   tts?: TtsConfigDto;
+
+  @Optional() @Nested(() => InterruptionConfigDto)
+  interruption?: InterruptionConfigDto;
 }
 
 @JSONSchema({ description: 'A chunk of microphone audio as base64 (binary frames carry the same bytes without base64). 20 ms to 1 s per chunk; 100 ms is a good size.' })
@@ -204,12 +238,37 @@ export class TextPromptMessage {
   text!: string;
 }
 
+@JSONSchema({
+  description:
+    'How much of a turn\'s audio the client has actually played, in ms from its first sample. Send about every 250 ms while playing and at once when playback stops; the service uses it to decide when the turn has finished playing and what the user heard.',
+})
+export class AssistantAudioPlayedMessage {
+  @Equals('assistant.audio.played')
+  type!: 'assistant.audio.played';
+
+  @IsInt() @Min(1)
+  @JSONSchema({ description: 'The `turn_id` of the audio events played.' })
+  turn_id!: number;
+
+  @IsInt() @Min(0) @Max(MAX_PLAYED_MS)
+  @JSONSchema({ description: 'Milliseconds of that turn\'s audio played so far.' })
+  played_ms!: number;
+}
+
+@JSONSchema({ description: 'Stops the active assistant turn at once (a Stop button, push to talk), answered by `assistant.interrupted` with `reason: "client_cancel"`. Nothing happens when no turn is active.' })
+export class AssistantCancelMessage {
+  @Equals('assistant.cancel')
+  type!: 'assistant.cancel';
+}
+
 /** The allow-list of client message types and the class that validates each. */
 export const CLIENT_MESSAGES = {
   'session.configure': SessionConfigureMessage,
   'audio.append': AudioAppendMessage,
   'audio.commit': AudioCommitMessage,
   'text.prompt': TextPromptMessage,
+  'assistant.audio.played': AssistantAudioPlayedMessage,
+  'assistant.cancel': AssistantCancelMessage,
 } as const;
 
 export type ClientMessageType = keyof typeof CLIENT_MESSAGES;

@@ -30,3 +30,21 @@ export const STT_DEFAULTS = {
   min_silence_duration_ms: 100,
   include_timestamps: false,
 } as const;
+
+/** Ranges of the `interruption` settings (barge-in). */
+export const INTERRUPTION_RANGES = {
+  min_speech_ms: { min: 0, max: 3000 },
+  min_words: { min: 0, max: 10 },
+  ignore_phrases: { maxItems: 50, maxChars: 60 },
+} as const;
+
+/** What a session's `interruption` settings default to. */
+export const INTERRUPTION_DEFAULTS = {
+  enabled: true,
+  min_speech_ms: 300,
+  min_words: 0,
+  ignore_phrases: ['uh-huh', 'mm-hmm', 'yeah', 'okay', 'right'] as readonly string[],
+} as const;
+
+/** Largest `played_ms` a client may report (one hour of reply audio). */
+export const MAX_PLAYED_MS = 3_600_000;

@@ -16,6 +16,11 @@ import { checkContract } from './validation.js';
  * shapes; it never instantiates the classes.
  */
 
+export const INTERRUPTION_REASONS = ['user_speech', 'client_cancel'] as const;
+export type InterruptionReason = (typeof INTERRUPTION_REASONS)[number];
+export const TURN_OUTCOMES = ['completed', 'interrupted', 'failed'] as const;
+export type TurnOutcome = (typeof TURN_OUTCOMES)[number];
+
 const { vad_threshold, vad_silence_threshold_secs, min_speech_duration_ms, min_silence_duration_ms } = STT_RANGES;
 const ERROR_CODE_LIST = Object.keys(ERROR_CODES) as ErrorCode[];
 
@@ -76,19 +81,57 @@ export class TranscriptCommittedEvent {
   @Type(() => TranscriptWord)
   @JSONSchema({ description: 'Only when `stt.include_timestamps` is true: the words of `text` with their times.' })
   words?: TranscriptWord[];
+
+  @Optional() @IsInt() @Min(1)
+  @JSONSchema({ description: 'Present when this transcript starts an assistant turn: that turn\'s `turn_id`.' })
+  turn_id?: number;
+}
+
+@JSONSchema({
+  description:
+    'The user started speaking (local STT: the VAD heard speech; ElevenLabs: the first partial of a turn). Sent at once, before any interruption, so a UI can react; speech may still turn out to be noise or a backchannel.',
+})
+export class UserSpeechStartedEvent {
+  @Equals('user.speech_started') type!: 'user.speech_started';
 }
 
 @JSONSchema({ description: 'An assistant turn begins.' })
 export class AssistantStartedEvent {
   @Equals('assistant.started') type!: 'assistant.started';
   @IsString() @JSONSchema({ description: 'The user text this turn answers.' }) text!: string;
+  @IsInt() @Min(1) @JSONSchema({ description: 'Counts assistant turns from 1 within the session; the same number as the turn\'s other events.' }) turn_id!: number;
 }
 
-@JSONSchema({ description: 'The reply text, before its audio.' })
+@JSONSchema({
+  description:
+    'The whole reply text, once per turn. From a JSON backend it comes before the audio; from a streaming backend it comes when the reply is complete (so it may follow `assistant.audio.start` and chunks), after the `assistant.message.delta` events whose texts it concatenates. After a failed stream it carries the text received so far, followed by an `error`.',
+})
 export class AssistantMessageEvent {
   @Equals('assistant.message') type!: 'assistant.message';
   @IsString() text!: string;
   @IsObject() @JSONSchema({ description: "The chat backend's metadata object (may be empty)." }) metadata!: Record<string, unknown>;
+  @IsInt() @Min(1) turn_id!: number;
+}
+
+@JSONSchema({ description: 'A piece of reply text as a streaming chat backend writes it (streaming backends only). The pieces of a turn, joined, are its `assistant.message.text`.' })
+export class AssistantMessageDeltaEvent {
+  @Equals('assistant.message.delta') type!: 'assistant.message.delta';
+  @IsInt() @Min(1) turn_id!: number;
+  @IsString() text!: string;
+}
+
+@JSONSchema({
+  description:
+    'The turn was stopped before its audio finished playing: stop its playback at once and drop its buffered audio. No more events of this turn follow except `turn.metrics`.',
+})
+export class AssistantInterruptedEvent {
+  @Equals('assistant.interrupted') type!: 'assistant.interrupted';
+  @IsInt() @Min(1) turn_id!: number;
+  @IsIn(INTERRUPTION_REASONS)
+  @JSONSchema({ description: '`user_speech`: the user spoke over the assistant; `client_cancel`: the client sent `assistant.cancel`.' })
+  reason!: InterruptionReason;
+  @IsInt() @Min(0) @JSONSchema({ description: 'Milliseconds of the turn\'s audio played when it stopped (reported by the client, else estimated).' }) played_ms!: number;
+  @IsString() @JSONSchema({ description: 'The part of the reply the user heard, cut at a word boundary; the conversation history keeps only this.' }) heard_text!: string;
 }
 
 @JSONSchema({ description: 'Streamed reply audio begins.' })
@@ -126,6 +169,31 @@ export class AssistantAudioEvent {
   @IsIn(TTS_OUTPUT_FORMATS) output_format!: string;
 }
 
+@JSONSchema({
+  description:
+    'Timings of a turn that ended, in milliseconds; a stage that did not happen is left out. Sent after the turn\'s last other event.',
+})
+export class TurnMetricsEvent {
+  @Equals('turn.metrics') type!: 'turn.metrics';
+  @IsInt() @Min(1) turn_id!: number;
+  @IsIn(TURN_OUTCOMES) outcome!: TurnOutcome;
+  @Optional() @IsNumber() @Min(0)
+  @JSONSchema({ description: 'Spoken turns: end of the user\'s speech to `transcript.committed`.' })
+  end_of_speech_to_commit_ms?: number;
+  @Optional() @IsNumber() @Min(0)
+  @JSONSchema({ description: 'Chat request sent to the first byte of its reply.' })
+  backend_first_byte_ms?: number;
+  @Optional() @IsNumber() @Min(0)
+  @JSONSchema({ description: 'Chat request sent to the reply complete.' })
+  backend_complete_ms?: number;
+  @Optional() @IsNumber() @Min(0)
+  @JSONSchema({ description: 'First text handed to speech synthesis to its first audio.' })
+  tts_first_audio_ms?: number;
+  @Optional() @IsNumber() @Min(0)
+  @JSONSchema({ description: 'End of the user\'s speech (or `text.prompt` received) to the first audio chunk sent.' })
+  user_to_first_audio_ms?: number;
+}
+
 @JSONSchema({ description: 'Something failed; the session stays usable.' })
 export class ErrorEvent {
   @Equals('error') type!: 'error';
@@ -142,12 +210,16 @@ export const SERVER_EVENTS = {
   'stt.session_started': SttSessionStartedEvent,
   'transcript.partial': TranscriptPartialEvent,
   'transcript.committed': TranscriptCommittedEvent,
+  'user.speech_started': UserSpeechStartedEvent,
   'assistant.started': AssistantStartedEvent,
+  'assistant.message.delta': AssistantMessageDeltaEvent,
   'assistant.message': AssistantMessageEvent,
   'assistant.audio.start': AssistantAudioStartEvent,
   'assistant.audio.chunk': AssistantAudioChunkEvent,
   'assistant.audio.end': AssistantAudioEndEvent,
   'assistant.audio': AssistantAudioEvent,
+  'assistant.interrupted': AssistantInterruptedEvent,
+  'turn.metrics': TurnMetricsEvent,
   error: ErrorEvent,
 } as const;
 

@@ -245,14 +245,14 @@ export class VoiceSession {
   private async runTurn(ready: ReadySession, turn: Turn): Promise<void> {
     const { signal } = turn.controller;
     const started = performance.now();
-    this.emit({ type: 'assistant.started', text: turn.text });
+    this.emit({ type: 'assistant.started', text: turn.text, turn_id: turn.id });
     turn.timeline.mark('backend_request');
     const reply = await this.deps.chat.chat(ready.registration, ready.sessionId, turn.text, signal);
     turn.timeline.mark('backend_first_byte');
     turn.timeline.mark('backend_complete');
     signal.throwIfAborted();
     const backendMs = performance.now() - started;
-    this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata });
+    this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata, turn_id: turn.id });
     if (!/[\p{L}\p{N}]/u.test(reply.text)) return;
     await this.speak(ready, turn, reply.text);
     this.deps.logger.debug(`session ${ready.sessionId} turn ${turn.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
@@ -292,7 +292,7 @@ export class VoiceSession {
   private finishTurn(turn: Turn, outcome: TurnOutcome): void {
     turn.timeline.mark('end');
     this.deps.metrics.turnEnded(outcome, turn.timeline.stagesMs());
-    if (this.state !== 'closed') this.emit({ type: 'turn.metrics', ...turn.timeline.eventFields(turn.id, outcome) } as unknown as ServerEvent);
+    if (this.state !== 'closed') this.emit({ type: 'turn.metrics', ...turn.timeline.eventFields(turn.id, outcome) });
   }
 
   private emit(event: ServerEvent): void {

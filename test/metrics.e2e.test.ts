@@ -40,7 +40,8 @@ describe('metrics and turn.metrics', () => {
     await flite.close();
   });
 
-  it('reports a text turn in turn.metrics, matching what the client saw, and in /metrics', async () => {
+  it('reports a text turn in turn.metrics, matching what the client saw, and in /metrics', async (t) => {
+    const diagnostic = (text: string) => t.diagnostic(text);
     const client = await connectConfigured(testApp);
     const during = await scrape(`${testApp.httpUrl}/metrics`);
     const provider = testApp.sttAvailable ? 'local' : 'none';
@@ -54,6 +55,7 @@ describe('metrics and turn.metrics', () => {
     const types = events.map((e) => e.type);
     assert.equal(types.at(-2), 'assistant.audio.end', 'turn.metrics follows the turn\'s last event');
     const m = events.at(-1) as unknown as TurnMetrics;
+    diagnostic(`text turn: ${JSON.stringify(m)}; client-observed first audio ${clientFirstAudioMs.toFixed(1)} ms`);
     assert.equal(m.turn_id, 1);
     assert.equal(m.outcome, 'completed');
     assert.equal(m['end_of_speech_to_commit_ms'], undefined, 'no speech, no end_of_speech_to_commit');
@@ -109,6 +111,7 @@ describe('metrics and turn.metrics', () => {
     // The client's own view: from sending the chunk where its speech ended to the first audio.
     const clientSpeechEnd = chunkSentAt[Math.floor((speechEndSecs * 1000) / 20)]!;
     const clientMs = firstAudioAt - clientSpeechEnd;
+    t.diagnostic(`spoken turn: ${JSON.stringify(m)}; client-observed end of speech to first audio ${clientMs.toFixed(0)} ms`);
     assert.ok(Math.abs(clientMs - total) < 250, `client ${clientMs.toFixed(0)} ms, server ${total} ms (word timings vs signal energy differ a little)`);
   });
 

@@ -41,7 +41,7 @@ export class TurnTimeline {
       tts_first_audio: between(at('tts_request'), at('first_audio')),
       user_to_first_audio: between(this.userEndAt, at('first_audio')),
     };
-    return Object.fromEntries(Object.entries(stages).filter(([, ms]) => ms !== undefined)) as Partial<Record<TurnStage, number>>;
+    return Object.fromEntries(Object.entries(stages).filter(([, ms]) => ms !== undefined));
   }
 
   /** The `turn.metrics` fields: each stage as `<stage>_ms`. */

@@ -89,6 +89,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
       metrics: this.metrics,
     });
     this.sessions.set(socket, session);
+    socket.once('close', this.metrics.connectionOpened());
     return session;
   }
 

@@ -83,8 +83,11 @@ export class NginxServer {
     return server;
   }
 
-  /** Access log lines (format `voice_layer` of the config: upstream=... upstream_status=...). */
+  private finalLog?: string[];
+
+  /** Access log lines (format `voice_layer` of the config: upstream=... upstream_status=...); kept after stop(). */
   accessLog(): string[] {
+    if (this.finalLog) return this.finalLog;
     try {
       return readFileSync(join(this.dir, 'access.log'), 'utf8').split('\n').filter(Boolean);
     } catch {
@@ -101,6 +104,7 @@ export class NginxServer {
       clearTimeout(timer);
     }
     live.delete(this.child);
+    this.finalLog ??= this.accessLog();
     rmSync(this.dir, { recursive: true, force: true });
   }
 }

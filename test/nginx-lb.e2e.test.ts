@@ -45,8 +45,8 @@ async function startReplica(name: string, redisUrl: string): Promise<Replica> {
   });
   children.add(child);
   const output: string[] = [];
-  child.stdout!.on('data', (d: Buffer) => output.push(d.toString()));
-  child.stderr!.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stdout.on('data', (d: Buffer) => output.push(d.toString()));
+  child.stderr.on('data', (d: Buffer) => output.push(d.toString()));
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
     child.once('exit', (code, signal) => {
       children.delete(child);
@@ -116,7 +116,7 @@ describe('two replicas behind nginx, one drained mid-turn', () => {
       const before = await Promise.all([connectionsOpen(a), connectionsOpen(b)]);
       const client = await configured(url);
       const after = await Promise.all([connectionsOpen(a), connectionsOpen(b)]);
-      const replica = after[0]! > before[0]! ? a : after[1]! > before[1]! ? b : undefined;
+      const replica = after[0] > before[0] ? a : after[1] > before[1] ? b : undefined;
       assert.ok(replica, `client ${i} is on neither replica`);
       placed.push({ client, replica });
     }

@@ -102,7 +102,8 @@ export interface ElevenLabsSttStreamOptions {
   config: EffectiveSttConfig;
   bytesPerSecond: number;
   listener: SttStreamListener;
-  logger: Logger;
+  /** Lines about this stream (the provider passes one that carries `session_id`). */
+  logger: Pick<Logger, 'log' | 'warn' | 'error'>;
   /** Called each time the upstream socket is opened again after a loss (metrics). */
   onReconnect?: () => void;
 }

@@ -5,6 +5,7 @@ import { HttpAdapterHost } from '@nestjs/core';
 import type { WebSocket } from 'ws';
 import { BackendChatService } from '../backend-chat/backend-chat.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { AppLogger } from '../logging/app-logger.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { SttService } from '../stt/stt.service.js';
 import { TtsService } from '../tts/tts.service.js';
@@ -34,6 +35,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
     private readonly stt: SttService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly metrics: MetricsService,
+    private readonly appLogger: AppLogger,
     @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {}
 
@@ -84,7 +86,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
       chat: this.chat,
       tts: this.tts,
       stt: this.stt,
-      logger: this.logger,
+      logger: this.appLogger.child({ context: VoiceSession.name }),
       maxQueuedTurns: this.config.session.maxQueuedTurns,
       metrics: this.metrics,
     });

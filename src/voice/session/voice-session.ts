@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@nestjs/common';
 import { decodeBase64Strict } from '@app/audio';
 import {
   isVoiceError,
@@ -13,6 +12,7 @@ import {
 } from '@app/protocol';
 import type { BackendChatService, SessionRegistration } from '../../backend-chat/backend-chat.service.js';
 import { SerialQueue } from '../../common/serial-queue.js';
+import type { AppLogger } from '../../logging/app-logger.js';
 import type { MetricsService, TurnOutcome } from '../../metrics/metrics.service.js';
 import { AudioClock, TurnTimeline } from '../../metrics/turn-timeline.js';
 import type { EffectiveSttConfig, SttStream, SttStreamListener } from '../../stt/stt-provider.js';
@@ -26,7 +26,8 @@ export interface VoiceSessionDeps {
   chat: BackendChatService;
   tts: TtsService;
   stt: SttService;
-  logger: Logger;
+  /** Replaced by a child carrying `session_id` once the session is configured. */
+  logger: AppLogger;
   maxQueuedTurns: number;
   metrics: MetricsService;
 }
@@ -145,6 +146,7 @@ export class VoiceSession {
     if (this.state !== 'awaiting_configure') return;
     const sessionId = message.session_id ?? randomUUID();
     this.ready = { sessionId, registration, tts: ttsConfig, stt: sttConfig };
+    this.deps.logger = this.deps.logger.child({ session_id: sessionId });
     this.state = 'ready';
     this.endSessionMetric = this.deps.metrics.sessionOpened(sttConfig?.provider, ttsConfig.provider);
     this.deps.logger.log(`session ${sessionId} configured (backend: ${registration.source}, tts: ${ttsConfig.provider}, stt: ${sttConfig?.provider ?? 'none'})`);
@@ -233,7 +235,7 @@ export class VoiceSession {
         await this.runTurn(ready, turn);
       } catch (error) {
         outcome = turn.controller.signal.aborted ? 'interrupted' : 'failed';
-        if (!turn.controller.signal.aborted) this.reportError(error);
+        if (!turn.controller.signal.aborted) this.reportError(error, this.deps.logger.child({ turn_id: turn.id }));
       } finally {
         this.activeTurn = undefined;
         this.finishTurn(turn, outcome);
@@ -255,7 +257,7 @@ export class VoiceSession {
     this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata, turn_id: turn.id });
     if (!/[\p{L}\p{N}]/u.test(reply.text)) return;
     await this.speak(ready, turn, reply.text);
-    this.deps.logger.debug(`session ${ready.sessionId} turn ${turn.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
+    this.deps.logger.child({ turn_id: turn.id }).debug(`session ${ready.sessionId} turn ${turn.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
   }
 
   private async speak(ready: ReadySession, turn: Turn, text: string): Promise<void> {
@@ -291,7 +293,9 @@ export class VoiceSession {
   /** Records the turn's timings and, while the client is there, sends them as `turn.metrics`. */
   private finishTurn(turn: Turn, outcome: TurnOutcome): void {
     turn.timeline.mark('end');
-    this.deps.metrics.turnEnded(outcome, turn.timeline.stagesMs());
+    const stages = turn.timeline.stagesMs();
+    this.deps.metrics.turnEnded(outcome, stages);
+    this.deps.logger.child({ turn_id: turn.id }).debug({ msg: `turn ${turn.id} ${outcome}`, outcome, ...stages });
     if (this.state !== 'closed') this.emit({ type: 'turn.metrics', ...turn.timeline.eventFields(turn.id, outcome) });
   }
 
@@ -299,15 +303,15 @@ export class VoiceSession {
     this.deps.writer.send(event);
   }
 
-  private reportError(error: unknown): void {
+  private reportError(error: unknown, logger = this.deps.logger): void {
     if (this.state === 'closed') return;
     this.deps.metrics.errorSent(isVoiceError(error) ? error.code : 'internal_error');
     if (isVoiceError(error)) {
-      if (error.code === 'internal_error') this.deps.logger.error(error.stack ?? error.message);
+      if (error.code === 'internal_error') logger.error(error.stack ?? error.message);
       this.emit({ type: 'error', code: error.code, message: error.message });
       return;
     }
-    this.deps.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     this.emit({ type: 'error', code: 'internal_error', message: 'Unexpected server error; the session is still usable.' });
   }
 }

@@ -26,6 +26,11 @@ async function scrape(url: string): Promise<Map<string, number>> {
 }
 
 const stageSum = (m: TurnMetrics, keys: string[]) => keys.reduce((sum, key) => sum + (m[key] as number), 0);
+/**
+ * Stages run back to back, so they add up to user_to_first_audio to within the few synchronous
+ * steps between them (typically under 1 ms).
+ */
+const ADD_UP_MS = 5;
 
 describe('metrics and turn.metrics', () => {
   let testApp: TestApp;
@@ -47,26 +52,38 @@ describe('metrics and turn.metrics', () => {
     const provider = testApp.sttAvailable ? 'local' : 'none';
     assert.equal(during.get(`voice_layer_sessions_active{stt_provider="${provider}",tts_provider="local"}`), 1);
 
-    const sentAt = performance.now();
-    client.send({ type: 'text.prompt', text: 'What is the weather like in Paris today?' });
-    await client.nextOf('assistant.audio.chunk', { timeoutMs: 20_000 });
-    const clientFirstAudioMs = performance.now() - sentAt;
-    const events = await client.until((e) => e.type === 'turn.metrics', { timeoutMs: 20_000 });
-    const types = events.map((e) => e.type);
-    assert.equal(types.at(-2), 'assistant.audio.end', 'turn.metrics follows the turn\'s last event');
-    const m = events.at(-1) as unknown as TurnMetrics;
-    diagnostic(`text turn: ${JSON.stringify(m)}; client-observed first audio ${clientFirstAudioMs.toFixed(1)} ms`);
-    assert.equal(m.turn_id, 1);
-    assert.equal(m.outcome, 'completed');
-    assert.equal(m['end_of_speech_to_commit_ms'], undefined, 'no speech, no end_of_speech_to_commit');
-    for (const key of ['backend_first_byte_ms', 'backend_complete_ms', 'tts_first_audio_ms', 'user_to_first_audio_ms']) {
-      assert.equal(typeof m[key], 'number', key);
+    // Three turns: each must be consistent; the medians must be tight (one turn on a loaded machine
+    // can lose a GC pause or a scheduler slice between two stages, seen up to 73 ms).
+    const gaps: number[] = [];
+    const clientLags: number[] = [];
+    for (let turn = 1; turn <= 3; turn++) {
+      const sentAt = performance.now();
+      client.send({ type: 'text.prompt', text: 'What is the weather like in Paris today?' });
+      await client.nextOf('assistant.audio.chunk', { timeoutMs: 20_000 });
+      const clientFirstAudioMs = performance.now() - sentAt;
+      const events = await client.until((e) => e.type === 'turn.metrics', { timeoutMs: 20_000 });
+      const types = events.map((e) => e.type);
+      assert.equal(types.at(-2), 'assistant.audio.end', "turn.metrics follows the turn's last event");
+      const m = events.at(-1) as unknown as TurnMetrics;
+      diagnostic(`text turn: ${JSON.stringify(m)}; client-observed first audio ${clientFirstAudioMs.toFixed(1)} ms`);
+      assert.equal(m.turn_id, turn);
+      assert.equal(m.outcome, 'completed');
+      assert.equal(m['end_of_speech_to_commit_ms'], undefined, 'no speech, no end_of_speech_to_commit');
+      for (const key of ['backend_first_byte_ms', 'backend_complete_ms', 'tts_first_audio_ms', 'user_to_first_audio_ms']) {
+        assert.equal(typeof m[key], 'number', key);
+      }
+      const total = m['user_to_first_audio_ms'] as number;
+      // Stages run back to back (backend, then synthesis to the first chunk): never more than the total.
+      const gap = total - stageSum(m, ['backend_complete_ms', 'tts_first_audio_ms']);
+      assert.ok(gap >= -0.2 && gap < 250, JSON.stringify(m));
+      gaps.push(gap);
+      // The client saw its first audio one loopback hop (and its own event handling) later.
+      assert.ok(clientFirstAudioMs >= total - 1, `client ${clientFirstAudioMs.toFixed(1)} ms, server ${total} ms`);
+      clientLags.push(clientFirstAudioMs - total);
     }
-    const total = m['user_to_first_audio_ms'] as number;
-    // Stages run back to back: backend, then synthesis up to the first chunk.
-    assert.ok(Math.abs(stageSum(m, ['backend_complete_ms', 'tts_first_audio_ms']) - total) <= 5, JSON.stringify(m));
-    // The client saw its first audio one loopback hop (and its own event handling) later.
-    assert.ok(clientFirstAudioMs >= total - 1 && clientFirstAudioMs - total < 50, `client ${clientFirstAudioMs.toFixed(1)} ms, server ${total} ms`);
+    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+    assert.ok(median(gaps) <= ADD_UP_MS, `stage sums vs totals: ${gaps.map((g) => g.toFixed(1)).join(', ')} ms`);
+    assert.ok(median(clientLags) < 30, `client minus server first-audio times: ${clientLags.map((g) => g.toFixed(1)).join(', ')} ms`);
 
     const metrics = await scrape(`${testApp.httpUrl}/metrics`);
     assert.ok((metrics.get('voice_layer_turns_total{outcome="completed"}') ?? 0) >= 1);
@@ -98,6 +115,8 @@ describe('metrics and turn.metrics', () => {
     const speechEndSecs = 0.3 + speechSpan(speech).end;
     const chunkSentAt: number[] = [];
     const sending = streamAudio(client, audio, { bytesPerSecond: 32000, chunkMs: 20, sampleRate: 16000, onChunk: (i) => (chunkSentAt[i] = performance.now()) });
+    await client.nextOf('transcript.committed', { timeoutMs: 20_000 });
+    const committedAt = performance.now();
     await client.nextOf('assistant.audio.chunk', { timeoutMs: 20_000 });
     const firstAudioAt = performance.now();
     await sending;
@@ -105,14 +124,22 @@ describe('metrics and turn.metrics', () => {
     const m = events.at(-1) as unknown as TurnMetrics;
     assert.equal(m.outcome, 'completed');
     const total = m['user_to_first_audio_ms'] as number;
-    assert.ok(Math.abs(stageSum(m, ['end_of_speech_to_commit_ms', 'backend_complete_ms', 'tts_first_audio_ms']) - total) <= 5, JSON.stringify(m));
+    // (Precision is checked on the text turns; one turn may lose a GC pause between stages.)
+    const gap = total - stageSum(m, ['end_of_speech_to_commit_ms', 'backend_complete_ms', 'tts_first_audio_ms']);
+    assert.ok(gap >= -0.2 && gap < 100, JSON.stringify(m));
+    // From the commit on, client and server see the same span of time (one loopback hop apart).
+    const serverAfterCommit = total - (m['end_of_speech_to_commit_ms'] as number);
+    const clientAfterCommit = firstAudioAt - committedAt;
+    assert.ok(clientAfterCommit >= serverAfterCommit - 1 && clientAfterCommit - serverAfterCommit < 150, `after the commit: client ${clientAfterCommit.toFixed(1)} ms, server ${serverAfterCommit.toFixed(1)} ms`);
     // The VAD waits for 0.8 s of silence: the commit comes at least that long after the speech ended.
     assert.ok((m['end_of_speech_to_commit_ms'] as number) >= 600, JSON.stringify(m));
     // The client's own view: from sending the chunk where its speech ended to the first audio.
     const clientSpeechEnd = chunkSentAt[Math.floor((speechEndSecs * 1000) / 20)]!;
     const clientMs = firstAudioAt - clientSpeechEnd;
     t.diagnostic(`spoken turn: ${JSON.stringify(m)}; client-observed end of speech to first audio ${clientMs.toFixed(0)} ms`);
-    assert.ok(Math.abs(clientMs - total) < 250, `client ${clientMs.toFixed(0)} ms, server ${total} ms (word timings vs signal energy differ a little)`);
+    // The end of speech itself: the recogniser's last word end against the signal's energy, which
+    // differ by up to a few hundred ms (trailing phones, frame rounding, a loaded worker).
+    assert.ok(Math.abs(clientMs - total) < 400, `client ${clientMs.toFixed(0)} ms, server ${total} ms`);
   });
 
   it('serves /metrics on METRICS_PORT only when it is set', async () => {

@@ -5,6 +5,7 @@ import { firstValueFrom } from 'rxjs';
 import { extractChatReply, type ChatReply, type ChatRequest, type RegisterRequest } from '@app/chat';
 import { VoiceError } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { injectTraceHeaders } from '../tracing/tracing.service.js';
 import type { ChatBackendClient } from './chat-backend.client.js';
 
 /** Talks to the customer's backend at BACKEND_BASE_URL over HTTP (`/v1/register`, `/v1/chat`). */
@@ -44,7 +45,8 @@ export class HttpChatBackendClient implements ChatBackendClient {
       timeout: this.config.backend.timeoutMs,
       signal,
       maxRedirects: 0,
-      headers: this.config.backend.apiKey ? { authorization: `Bearer ${this.config.backend.apiKey}` } : {},
+      // `traceparent` of the active turn's backend span, when tracing is on.
+      headers: injectTraceHeaders(this.config.backend.apiKey ? { authorization: `Bearer ${this.config.backend.apiKey}` } : {}),
     };
   }
 

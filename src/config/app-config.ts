@@ -10,6 +10,8 @@ export interface AppConfig {
   logFormat: 'json' | 'pretty';
   /** `port` set = GET /metrics is served on that port only. */
   metrics: { port?: number };
+  /** `tracesUrl` set = OpenTelemetry spans are exported there (OTLP/HTTP JSON). */
+  tracing: { tracesUrl?: string; serviceName: string };
   backend: {
     /** Service root without trailing slash; undefined = embedded in-process responder. */
     baseUrl?: string;
@@ -55,6 +57,7 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
     logLevel: env.LOG_LEVEL,
     logFormat: resolveLogFormat(env.LOG_FORMAT),
     metrics: { port: env.METRICS_PORT },
+    tracing: { tracesUrl: tracesUrl(env), serviceName: env.OTEL_SERVICE_NAME },
     backend: {
       baseUrl: env.BACKEND_BASE_URL?.replace(/\/+$/, ''),
       apiKey: env.BACKEND_API_KEY,
@@ -102,4 +105,12 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
 export function resolveLogFormat(format: 'json' | 'pretty' | undefined, nodeEnv = process.env.NODE_ENV, tty = process.stdout.isTTY === true): 'json' | 'pretty' {
   if (format) return format;
   return nodeEnv === 'production' || !tty ? 'json' : 'pretty';
+}
+
+/** The OTLP traces URL from the standard variables, or none (tracing off). */
+function tracesUrl(env: EnvironmentVariables): string | undefined {
+  if (env.OTEL_SDK_DISABLED) return undefined;
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`;
+  return undefined;
 }

@@ -43,6 +43,22 @@ export class EnvironmentVariables {
   @Transform(toInt) @IsOptional() @Max(65535) @Min(0) @IsInt()
   METRICS_PORT?: number;
 
+  // --- OpenTelemetry tracing (standard OTel variables; off unless an endpoint is set) ---
+  /** OTLP/HTTP base URL (e.g. http://otel-collector:4318); spans go to <it>/v1/traces. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  /** Full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+
+  @IsString() @MinLength(1)
+  OTEL_SERVICE_NAME = 'voice-layer';
+
+  /** true turns tracing off even with an endpoint. */
+  @Transform(toBool) @IsBoolean()
+  OTEL_SDK_DISABLED = false;
+
   // --- chat backend ---
   @Transform(emptyToUndefined) @IsOptional() @IsString()
   BACKEND_BASE_URL?: string;
@@ -183,7 +199,7 @@ function checkUrls(env: EnvironmentVariables): string[] {
       );
     }
   }
-  for (const key of ['LLM_BASE_URL', 'ELEVENLABS_BASE_URL'] as const) {
+  for (const key of ['LLM_BASE_URL', 'ELEVENLABS_BASE_URL', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] as const) {
     const value = env[key];
     const problem = value === undefined ? undefined : urlProblem(value);
     if (problem) problems.push(`${key}: ${problem}`);

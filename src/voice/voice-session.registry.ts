@@ -7,6 +7,7 @@ import { BackendChatService } from '../backend-chat/backend-chat.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { AppLogger } from '../logging/app-logger.js';
 import { MetricsService } from '../metrics/metrics.service.js';
+import { TracingService } from '../tracing/tracing.service.js';
 import { SttService } from '../stt/stt.service.js';
 import { TtsService } from '../tts/tts.service.js';
 import { SocketWriter } from './session/socket-writer.js';
@@ -36,6 +37,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
     @Inject(APP_CONFIG) private readonly config: AppConfig,
     private readonly metrics: MetricsService,
     private readonly appLogger: AppLogger,
+    private readonly tracing: TracingService,
     @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {}
 
@@ -89,6 +91,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
       logger: this.appLogger.child({ context: VoiceSession.name }),
       maxQueuedTurns: this.config.session.maxQueuedTurns,
       metrics: this.metrics,
+      tracing: this.tracing,
     });
     this.sessions.set(socket, session);
     socket.once('close', this.metrics.connectionOpened());

@@ -15,6 +15,7 @@ import { SerialQueue } from '../../common/serial-queue.js';
 import type { AppLogger } from '../../logging/app-logger.js';
 import type { MetricsService, TurnOutcome } from '../../metrics/metrics.service.js';
 import { AudioClock, TurnTimeline } from '../../metrics/turn-timeline.js';
+import { NOOP_SPAN, type TraceSpan, type TracingService } from '../../tracing/tracing.service.js';
 import type { EffectiveSttConfig, SttStream, SttStreamListener } from '../../stt/stt-provider.js';
 import type { SttService } from '../../stt/stt.service.js';
 import type { EffectiveTtsConfig } from '../../tts/tts-provider.js';
@@ -30,6 +31,7 @@ export interface VoiceSessionDeps {
   logger: AppLogger;
   maxQueuedTurns: number;
   metrics: MetricsService;
+  tracing: TracingService;
 }
 
 type SessionState = 'awaiting_configure' | 'ready' | 'closed';
@@ -39,6 +41,7 @@ interface Turn {
   text: string;
   controller: AbortController;
   timeline: TurnTimeline;
+  span: TraceSpan;
 }
 
 interface ReadySession {
@@ -68,6 +71,7 @@ export class VoiceSession {
   /** Arrival times of inbound audio, to time the end of the user's speech. */
   private audioClock?: AudioClock;
   private endSessionMetric?: () => void;
+  private sessionSpan: TraceSpan = NOOP_SPAN;
 
   constructor(private readonly deps: VoiceSessionDeps) {}
 
@@ -129,6 +133,7 @@ export class VoiceSession {
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.state = 'closed';
     this.endSessionMetric?.();
+    this.sessionSpan.end();
     this.lifetime.abort(new VoiceError('internal_error', 'session closed'));
     for (const turn of [...this.pendingTurns.splice(0), ...(this.activeTurn ? [this.activeTurn] : [])]) turn.controller.abort();
     this.stt?.close();
@@ -147,6 +152,7 @@ export class VoiceSession {
     const sessionId = message.session_id ?? randomUUID();
     this.ready = { sessionId, registration, tts: ttsConfig, stt: sttConfig };
     this.deps.logger = this.deps.logger.child({ session_id: sessionId });
+    this.sessionSpan = this.deps.tracing.startSession({ 'voice.session_id': sessionId, 'voice.stt_provider': sttConfig?.provider ?? 'none', 'voice.tts_provider': ttsConfig.provider });
     this.state = 'ready';
     this.endSessionMetric = this.deps.metrics.sessionOpened(sttConfig?.provider, ttsConfig.provider);
     this.deps.logger.log(`session ${sessionId} configured (backend: ${registration.source}, tts: ${ttsConfig.provider}, stt: ${sttConfig?.provider ?? 'none'})`);
@@ -223,18 +229,20 @@ export class VoiceSession {
       throw new VoiceError('turn_queue_full', `${this.pendingTurns.length} turns are already waiting; this one was dropped: "${text.slice(0, 80)}"`);
     }
     const timeline = new TurnTimeline(spoken?.speechEndAt ?? spoken?.committedAt ?? performance.now(), spoken?.speechEndAt === undefined ? undefined : spoken.committedAt);
-    this.pendingTurns.push({ id: ++this.turnCount, text, controller: new AbortController(), timeline });
+    this.pendingTurns.push({ id: ++this.turnCount, text, controller: new AbortController(), timeline, span: NOOP_SPAN });
     if (!this.activeTurn) void this.runPendingTurns(ready);
   }
 
   private async runPendingTurns(ready: ReadySession): Promise<void> {
     for (let turn = this.pendingTurns.shift(); turn && this.state === 'ready'; turn = this.pendingTurns.shift()) {
       this.activeTurn = turn;
+      turn.span = this.startTurnSpan(turn);
       let outcome: TurnOutcome = 'completed';
       try {
         await this.runTurn(ready, turn);
       } catch (error) {
         outcome = turn.controller.signal.aborted ? 'interrupted' : 'failed';
+        if (outcome === 'failed') turn.span.fail(error);
         if (!turn.controller.signal.aborted) this.reportError(error, this.deps.logger.child({ turn_id: turn.id }));
       } finally {
         this.activeTurn = undefined;
@@ -249,14 +257,14 @@ export class VoiceSession {
     const started = performance.now();
     this.emit({ type: 'assistant.started', text: turn.text, turn_id: turn.id });
     turn.timeline.mark('backend_request');
-    const reply = await this.deps.chat.chat(ready.registration, ready.sessionId, turn.text, signal);
+    const reply = await turn.span.child('backend.chat').track(() => this.deps.chat.chat(ready.registration, ready.sessionId, turn.text, signal));
     turn.timeline.mark('backend_first_byte');
     turn.timeline.mark('backend_complete');
     signal.throwIfAborted();
     const backendMs = performance.now() - started;
     this.emit({ type: 'assistant.message', text: reply.text, metadata: reply.metadata, turn_id: turn.id });
     if (!/[\p{L}\p{N}]/u.test(reply.text)) return;
-    await this.speak(ready, turn, reply.text);
+    await turn.span.child('tts.synthesis').track(() => this.speak(ready, turn, reply.text));
     this.deps.logger.child({ turn_id: turn.id }).debug(`session ${ready.sessionId} turn ${turn.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
   }
 
@@ -290,12 +298,22 @@ export class VoiceSession {
     }
   }
 
+  /** The turn's span, from the end of the user's speech; a spoken turn's recognition tail is its first child. */
+  private startTurnSpan(turn: Turn): TraceSpan {
+    const { userEndAt, committedAt } = turn.timeline;
+    const span = this.sessionSpan.child('voice.turn', { 'voice.turn_id': turn.id }, userEndAt);
+    if (committedAt !== undefined) span.child('stt.recognition', {}, userEndAt).end(committedAt);
+    return span;
+  }
+
   /** Records the turn's timings and, while the client is there, sends them as `turn.metrics`. */
   private finishTurn(turn: Turn, outcome: TurnOutcome): void {
     turn.timeline.mark('end');
     const stages = turn.timeline.stagesMs();
     this.deps.metrics.turnEnded(outcome, stages);
     this.deps.logger.child({ turn_id: turn.id }).debug({ msg: `turn ${turn.id} ${outcome}`, outcome, ...stages });
+    turn.span.set({ 'voice.turn_outcome': outcome, ...Object.fromEntries(Object.entries(stages).map(([stage, ms]) => [`voice.${stage}_ms`, ms])) });
+    turn.span.end();
     if (this.state !== 'closed') this.emit({ type: 'turn.metrics', ...turn.timeline.eventFields(turn.id, outcome) });
   }
 

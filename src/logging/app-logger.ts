@@ -70,7 +70,14 @@ export function createPino(options: AppLoggerOptions): Pino {
   const destination =
     options.destination ??
     (options.format === 'pretty'
-      ? pinoPretty({ sync: true, colorize: process.stdout.isTTY === true, translateTime: 'SYS:HH:MM:ss.l', ignore: 'pid,hostname,service', destination: 1 })
+      ? pinoPretty({
+          sync: true,
+          colorize: process.stdout.isTTY === true,
+          translateTime: 'SYS:HH:MM:ss.l',
+          ignore: 'pid,hostname,service,context',
+          messageFormat: '{if context}[{context}] {end}{msg}',
+          destination: 1,
+        })
       : process.stdout);
   return pino(
     {

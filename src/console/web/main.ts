@@ -147,6 +147,15 @@ function handle(event: ServerEvent, at: number): void {
       }
       break;
     }
+    case 'turn.metrics': {
+      const turn = conversation.byTurnId(Number(event['turn_id']));
+      const serverMs = event['user_to_first_audio_ms'];
+      if (turn && typeof serverMs === 'number') {
+        turn.serverToFirstAudio = serverMs;
+        conversation.update(turn);
+      }
+      break;
+    }
     case 'error': {
       const message = `${String(event['code'])}: ${String(event['message'])}`;
       const turn = conversation.current();

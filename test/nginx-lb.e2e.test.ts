@@ -53,7 +53,8 @@ async function startReplica(name: string, redisUrl: string): Promise<Replica> {
       resolve({ code, signal, at: performance.now() });
     }),
   );
-  const deadline = performance.now() + 30_000;
+  // Boot warms the synthesis workers: slow on a loaded machine.
+  const deadline = performance.now() + 60_000;
   for (;;) {
     const ready = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status, () => 0);
     if (ready === 200) break;

@@ -58,8 +58,9 @@ export class TurnTimeline {
  * the last `limit` chunks (older positions map to the oldest kept).
  */
 export class AudioClock {
-  private readonly chunks: Array<{ endSecs: number; at: number }> = [];
-  private totalSecs = 0;
+  /** Byte offsets (exact integers) where each kept chunk ends, and when it arrived. */
+  private readonly chunks: Array<{ endByte: number; at: number }> = [];
+  private totalBytes = 0;
 
   constructor(
     private readonly bytesPerSecond: number,
@@ -68,12 +69,12 @@ export class AudioClock {
 
   /** Seconds of audio received so far. */
   get receivedSecs(): number {
-    return this.totalSecs;
+    return this.totalBytes / this.bytesPerSecond;
   }
 
   push(bytes: number, at = performance.now()): void {
-    this.totalSecs += bytes / this.bytesPerSecond;
-    this.chunks.push({ endSecs: this.totalSecs, at });
+    this.totalBytes += bytes;
+    this.chunks.push({ endByte: this.totalBytes, at });
     if (this.chunks.length > this.limit * 2) this.chunks.splice(0, this.chunks.length - this.limit);
   }
 
@@ -81,11 +82,12 @@ export class AudioClock {
   arrivalOf(secs: number): number | undefined {
     const chunks = this.chunks;
     if (chunks.length === 0) return undefined;
+    const byte = secs * this.bytesPerSecond;
     let low = 0;
     let high = chunks.length - 1;
     while (low < high) {
       const middle = (low + high) >> 1;
-      if (chunks[middle]!.endSecs >= secs) high = middle;
+      if (chunks[middle]!.endByte >= byte) high = middle;
       else low = middle + 1;
     }
     return chunks[low]!.at;

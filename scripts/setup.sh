@@ -17,7 +17,8 @@ fi
 packages=(libpocketsphinx3 pocketsphinx-en-us)
 # The browser tests drive Debian's chromium (headless) with playwright-core; no browser is downloaded.
 # The registration store tests start their own redis-server (REGISTRATION_STORE=redis).
-if [[ "${1:-}" == "--test" ]]; then packages+=(chromium redis-server); fi
+# The load-balancer test runs nginx (as the current user, on loopback) with deploy/nginx/voice-layer.conf.
+if [[ "${1:-}" == "--test" ]]; then packages+=(chromium redis-server nginx); fi
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { Logger } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module.js';
+import { AppLogger } from './logging/app-logger.js';
 import { configureApp, logLevelsFor } from './app.setup.js';
 import { ConfigurationError, validateEnvironment } from './config/environment.js';
 
@@ -12,6 +13,8 @@ async function bootstrap(): Promise<void> {
   if (existsSync('.env')) process.loadEnvFile('.env');
   const env = validateEnvironment(process.env);
   const app = await NestFactory.create(AppModule, { abortOnError: false, bufferLogs: true, logger: logLevelsFor(env.LOG_LEVEL) });
+  // Every line (Nest's buffered boot lines too) goes through pino: JSON or pretty, secrets masked.
+  app.useLogger(app.get(AppLogger));
   const config = configureApp(app);
   await app.listen(config.http.port, config.http.host);
   Logger.log(`Voice Layer listening on http://${config.http.host}:${config.http.port} (WebSocket /v1/voice/ws, docs /docs)`, 'Bootstrap');

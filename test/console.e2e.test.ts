@@ -35,6 +35,7 @@ interface ConsoleState {
     metrics?: Record<string, unknown>;
     error?: string;
     timings: { speechEndToTranscript?: number; transcriptToReply?: number; replyToFirstAudio?: number; total?: number };
+    serverToFirstAudio?: number;
   }>;
 }
 
@@ -137,7 +138,10 @@ describe('browser console at /test, in Chromium', () => {
       assert.equal(await session.page.getAttribute('#playback', 'data-scheduled-chunks'), String(turn.audioChunks));
       await until(session, 'reply audible', (s) => s.playback.outputPeak > AUDIBLE);
       for (const key of ['transcriptToReply', 'replyToFirstAudio', 'total'] as const) assert.ok((turn.timings[key] ?? -1) >= 0, key);
-      assert.equal(await session.page.locator('.turn .timing:not(.missing)').count(), 3);
+      // Its own three timings and, once turn.metrics is in, the server's total for the same span.
+      const measured = (await until(session, 'turn.metrics shown', (s) => s.turns[0]?.serverToFirstAudio !== undefined)).turns[0]!;
+      assert.equal(await session.page.locator('.turn .timing:not(.missing)').count(), 4);
+      assert.ok(measured.serverToFirstAudio! <= measured.timings.total! + 1, `server ${measured.serverToFirstAudio} ms, console ${measured.timings.total} ms`);
 
       await session.page.fill('#log-filter', 'audio.end');
       const visible = await session.page.locator('#log tr:visible .type').allTextContents();

@@ -86,8 +86,10 @@ describe('text turn on embedded defaults', () => {
     client.send({ type: 'text.prompt', text: 'thank you' });
     const first = await client.until((e) => e.type === 'assistant.audio.end', { timeoutMs: 20_000 });
     const second = await client.until((e) => e.type === 'assistant.audio.end', { timeoutMs: 20_000 });
-    assert.equal((first[0] as { text: string }).text, 'hello');
-    assert.equal((second[0] as { text: string }).text, 'thank you');
+    // The first turn's turn.metrics comes between the two turns.
+    const startedText = (events: ServerEvent[]) => (events.find((e) => e.type === 'assistant.started') as { text: string }).text;
+    assert.equal(startedText(first), 'hello');
+    assert.equal(startedText(second), 'thank you');
     assert.deepEqual(
       [first.at(-1), second.at(-1)].map((e) => (e as { turn_id: number }).turn_id),
       [1, 2],

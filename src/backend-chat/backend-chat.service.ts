@@ -1,7 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { secretFingerprint, type ChatAnswer, type InterruptedTurn, type RegisterRequest } from '@app/chat';
 import { VoiceError, type BackendConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { CHAT_BACKEND_CLIENT, type ChatBackendClient } from './chat-backend.client.js';
 import { REGISTRATION_STORE, type RegistrationStore } from './registration.store.js';
 import { assertClientUrl, UrlRefused, type UrlPolicy } from './ssrf-guard.js';
@@ -31,6 +32,7 @@ export class BackendChatService {
     @Inject(CHAT_BACKEND_CLIENT) private readonly client: ChatBackendClient,
     @Inject(REGISTRATION_STORE) private readonly store: RegistrationStore,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
   ) {}
 
   get backendKind(): 'http' | 'embedded' {
@@ -128,6 +130,7 @@ export class BackendChatService {
       }
     }
     this.logger.warn(`backend lost registration (${registration.source}); registering again`);
+    this.metrics?.upstreamRecovery('chat_backend', 'reregister');
     const renewed = await this.registerCached(request!, registration.source, signal, registration.registrationId);
     registration.registrationId = renewed.registrationId;
     return send(renewed.registrationId);

@@ -15,6 +15,7 @@ import {
 } from '@app/chat';
 import { VoiceError } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { injectTraceHeaders } from '../tracing/tracing.service.js';
 import type { ChatBackendClient } from './chat-backend.client.js';
 
 /** Every `/v1/chat` call offers streaming; JSON stays the seed contract. */
@@ -86,7 +87,8 @@ export class HttpChatBackendClient implements ChatBackendClient {
       timeout: this.config.backend.timeoutMs,
       signal,
       maxRedirects: 0,
-      headers: this.config.backend.apiKey ? { authorization: `Bearer ${this.config.backend.apiKey}` } : {},
+      // `traceparent` of the active turn's backend span, when tracing is on.
+      headers: injectTraceHeaders(this.config.backend.apiKey ? { authorization: `Bearer ${this.config.backend.apiKey}` } : {}),
     };
   }
 

@@ -6,6 +6,12 @@ import { parseAllowedOrigins, type EnvironmentVariables, type RegistrationStoreK
 export interface AppConfig {
   http: { port: number; host: string };
   logLevel: string;
+  /** Resolved LOG_FORMAT (json unless asked for pretty, or unset on a terminal outside production). */
+  logFormat: 'json' | 'pretty';
+  /** `port` set = GET /metrics is served on that port only. */
+  metrics: { port?: number };
+  /** `tracesUrl` set = OpenTelemetry spans are exported there (OTLP/HTTP JSON). */
+  tracing: { tracesUrl?: string; serviceName: string };
   backend: {
     /** Service root without trailing slash; undefined = embedded in-process responder. */
     baseUrl?: string;
@@ -77,6 +83,9 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
   return {
     http: { port: env.PORT, host: env.HOST },
     logLevel: env.LOG_LEVEL,
+    logFormat: resolveLogFormat(env.LOG_FORMAT),
+    metrics: { port: env.METRICS_PORT },
+    tracing: { tracesUrl: tracesUrl(env), serviceName: env.OTEL_SERVICE_NAME },
     backend: {
       baseUrl: env.BACKEND_BASE_URL?.replace(/\/+$/, ''),
       apiKey: env.BACKEND_API_KEY,
@@ -149,4 +158,18 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
         .filter(Boolean),
     },
   };
+}
+
+/** LOG_FORMAT, or json in production (NODE_ENV=production) or when stdout is not a terminal (containers, files). */
+export function resolveLogFormat(format: 'json' | 'pretty' | undefined, nodeEnv = process.env.NODE_ENV, tty = process.stdout.isTTY === true): 'json' | 'pretty' {
+  if (format) return format;
+  return nodeEnv === 'production' || !tty ? 'json' : 'pretty';
+}
+
+/** The OTLP traces URL from the standard variables, or none (tracing off). */
+function tracesUrl(env: EnvironmentVariables): string | undefined {
+  if (env.OTEL_SDK_DISABLED) return undefined;
+  if (env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) return env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) return `${env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, '')}/v1/traces`;
+  return undefined;
 }

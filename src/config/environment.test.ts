@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { describe, it } from 'node:test';
-import { buildAppConfig } from './app-config.js';
+import { buildAppConfig, resolveLogFormat } from './app-config.js';
 import { ConfigurationError, EnvironmentVariables, validateEnvironment } from './environment.js';
 
 const exampleFile = new URL('../../../.env.example', import.meta.url);
@@ -30,6 +30,27 @@ describe('environment', () => {
         error.problems[0]!.includes('"app.example.com" is not an origin') &&
         error.problems[1]!.includes('"https://x.example.com/path"'),
     );
+  });
+
+  it('reads the observability settings: LOG_FORMAT, METRICS_PORT, OpenTelemetry endpoints', () => {
+    const defaults = buildAppConfig(validateEnvironment({}));
+    assert.equal(defaults.metrics.port, undefined);
+    assert.equal(defaults.tracing.tracesUrl, undefined, 'tracing is off without an endpoint');
+    const config = buildAppConfig(validateEnvironment({ METRICS_PORT: '9464', OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318/', LOG_FORMAT: 'pretty' }));
+    assert.equal(config.metrics.port, 9464);
+    assert.equal(config.tracing.tracesUrl, 'http://collector:4318/v1/traces');
+    assert.equal(config.logFormat, 'pretty');
+    const explicit = buildAppConfig(validateEnvironment({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318', OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: 'http://b:4318/traces' }));
+    assert.equal(explicit.tracing.tracesUrl, 'http://b:4318/traces');
+    assert.equal(buildAppConfig(validateEnvironment({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://a:4318', OTEL_SDK_DISABLED: 'true' })).tracing.tracesUrl, undefined);
+    assert.throws(() => validateEnvironment({ PORT: '9000', METRICS_PORT: '9000' }), /METRICS_PORT=9000: must differ from PORT/);
+    assert.throws(() => validateEnvironment({ LOG_FORMAT: 'xml' }), /LOG_FORMAT/);
+    assert.throws(() => validateEnvironment({ OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' }), /OTEL_EXPORTER_OTLP_ENDPOINT: must use http or https/);
+    // Unset LOG_FORMAT: JSON in production or without a terminal, pretty on a terminal otherwise.
+    assert.equal(resolveLogFormat(undefined, 'production', true), 'json');
+    assert.equal(resolveLogFormat(undefined, undefined, false), 'json');
+    assert.equal(resolveLogFormat(undefined, 'development', true), 'pretty');
+    assert.equal(resolveLogFormat('pretty', 'production', false), 'pretty');
   });
 
   it('applies defaults and converts types', () => {

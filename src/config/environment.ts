@@ -37,6 +37,30 @@ export class EnvironmentVariables {
   @IsIn(['error', 'warn', 'log', 'debug', 'verbose'])
   LOG_LEVEL = 'log';
 
+  /** json (one object per line) or pretty; unset = json when NODE_ENV=production or stdout is not a terminal. */
+  @Transform(emptyToUndefined) @IsOptional() @IsIn(['json', 'pretty'])
+  LOG_FORMAT?: 'json' | 'pretty';
+
+  /** Serve GET /metrics on this port only (not on PORT); 0 = any free port. Unset = on PORT. */
+  @Transform(toInt) @IsOptional() @Max(65535) @Min(0) @IsInt()
+  METRICS_PORT?: number;
+
+  // --- OpenTelemetry tracing (standard OTel variables; off unless an endpoint is set) ---
+  /** OTLP/HTTP base URL (e.g. http://otel-collector:4318); spans go to <it>/v1/traces. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  OTEL_EXPORTER_OTLP_ENDPOINT?: string;
+
+  /** Full OTLP/HTTP traces URL; wins over OTEL_EXPORTER_OTLP_ENDPOINT. */
+  @Transform(emptyToUndefined) @IsOptional() @IsString()
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT?: string;
+
+  @IsString() @MinLength(1)
+  OTEL_SERVICE_NAME = 'voice-layer';
+
+  /** true turns tracing off even with an endpoint. */
+  @Transform(toBool) @IsBoolean()
+  OTEL_SDK_DISABLED = false;
+
   // --- chat backend ---
   @Transform(emptyToUndefined) @IsOptional() @IsString()
   BACKEND_BASE_URL?: string;
@@ -220,9 +244,15 @@ export class ConfigurationError extends Error {
 export function validateEnvironment(raw: Record<string, unknown>): EnvironmentVariables {
   const env = plainToInstance(EnvironmentVariables, raw, { exposeDefaultValues: true });
   const problems = validateSync(env, { whitelist: false, stopAtFirstError: true }).flatMap(describe);
-  problems.push(...checkUrls(env), ...checkRedis(env), ...checkOrigins(env), ...checkAuth(env));
+  problems.push(...checkUrls(env), ...checkRedis(env), ...checkOrigins(env), ...checkAuth(env), ...checkMetricsPort(env));
   if (problems.length > 0) throw new ConfigurationError(problems);
   return env;
+}
+
+function checkMetricsPort(env: EnvironmentVariables): string[] {
+  return env.METRICS_PORT !== undefined && env.METRICS_PORT !== 0 && env.METRICS_PORT === env.PORT
+    ? [`METRICS_PORT=${env.METRICS_PORT}: must differ from PORT (leave it unset to serve /metrics on PORT)`]
+    : [];
 }
 
 function describe(error: ValidationError): string[] {
@@ -242,7 +272,7 @@ function checkUrls(env: EnvironmentVariables): string[] {
       );
     }
   }
-  for (const key of ['LLM_BASE_URL', 'ELEVENLABS_BASE_URL'] as const) {
+  for (const key of ['LLM_BASE_URL', 'ELEVENLABS_BASE_URL', 'OTEL_EXPORTER_OTLP_ENDPOINT', 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT'] as const) {
     const value = env[key];
     const problem = value === undefined ? undefined : urlProblem(value);
     if (problem) problems.push(`${key}: ${problem}`);

@@ -1,6 +1,8 @@
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { parseAudioFormat, STT_INPUT_FORMATS, VoiceError, type SttConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { AppLogger } from '../logging/app-logger.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { ElevenLabsSttStream, SCRIBE_MODEL_ID } from './elevenlabs-stt.stream.js';
 import { resolveSttDefaults } from './stt-defaults.js';
 import type { EffectiveSttConfig, SttProvider, SttProviderInfo, SttStream, SttStreamListener } from './stt-provider.js';
@@ -18,7 +20,11 @@ export class ElevenLabsSttProvider implements SttProvider {
   readonly id = 'elevenlabs' as const;
   private readonly logger = new Logger(ElevenLabsSttProvider.name);
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
+    @Optional() private readonly appLogger?: AppLogger,
+  ) {}
 
   info(): SttProviderInfo {
     const available = !!this.config.elevenlabs.apiKey;
@@ -40,6 +46,9 @@ export class ElevenLabsSttProvider implements SttProvider {
     const { apiKey, baseUrl } = this.config.elevenlabs;
     if (!apiKey) throw new VoiceError('stt_unavailable', 'ElevenLabs speech input is not configured on this server.');
     const format = parseAudioFormat(config.audio_format)!;
-    return new ElevenLabsSttStream({ apiKey, baseUrl, sessionId, config, bytesPerSecond: format.sampleRate * (format.codec === 'pcm' ? 2 : 1), listener, logger: this.logger });
+    return new ElevenLabsSttStream({ apiKey, baseUrl, sessionId, config, bytesPerSecond: format.sampleRate * (format.codec === 'pcm' ? 2 : 1), listener,
+      logger: this.appLogger?.child({ context: ElevenLabsSttProvider.name, session_id: sessionId }) ?? this.logger,
+      onReconnect: () => this.metrics?.upstreamRecovery('elevenlabs_stt', 'reconnect'),
+    });
   }
 }

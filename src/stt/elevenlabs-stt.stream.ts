@@ -114,7 +114,10 @@ export interface ElevenLabsSttStreamOptions {
   config: EffectiveSttConfig;
   bytesPerSecond: number;
   listener: SttStreamListener;
-  logger: Logger;
+  /** Lines about this stream (the provider passes one that carries `session_id`). */
+  logger: Pick<Logger, 'log' | 'warn' | 'error'>;
+  /** Called each time the upstream socket is opened again after a loss (metrics). */
+  onReconnect?: () => void;
 }
 
 /** The realtime query for a session's settings; every `session.configure.stt` field has its parameter. */
@@ -144,10 +147,10 @@ export function realtimeQuery(config: EffectiveSttConfig): URLSearchParams {
  */
 const SharedTicker = {
   TICK_MS: 250,
-  streams: new Map<() => void, Logger>(),
+  streams: new Map<() => void, Pick<Logger, 'error'>>(),
   timer: undefined as NodeJS.Timeout | undefined,
 
-  add(tick: () => void, logger: Logger): void {
+  add(tick: () => void, logger: Pick<Logger, 'error'>): void {
     this.streams.set(tick, logger);
     this.timer ??= setInterval(() => this.run(), this.TICK_MS);
   },
@@ -348,6 +351,7 @@ export class ElevenLabsSttStream implements SttStream {
     this.socketSentBytes = 0;
     this.insertions = [];
     if (this.started) {
+      this.options.onReconnect?.();
       this.options.logger.log(`session ${this.options.sessionId}: ElevenLabs STT reconnected; replaying ${(this.unackedBytes / this.options.bytesPerSecond).toFixed(1)} s of audio`);
     } else {
       this.started = true;

@@ -1,7 +1,8 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { LOCAL_STT_DEBIAN_PACKAGES, LocalSttPool } from '@app/engines';
 import { parseAudioFormat, STT_INPUT_FORMATS, VoiceError, type SttConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { resolveSttDefaults } from './stt-defaults.js';
 import type { EffectiveSttConfig, SttProvider, SttProviderInfo, SttStream, SttStreamListener } from './stt-provider.js';
 
@@ -19,7 +20,9 @@ export class LocalSttProvider implements SttProvider, OnModuleInit, OnApplicatio
   private pool?: LocalSttPool;
   private failure = 'starting';
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig, @Optional() metrics?: MetricsService) {
+    metrics?.watchWorkerPool('stt', () => (this.pool && this.pool.threads > 0 ? this.pool.openStreams / this.pool.threads : 0));
+  }
 
   async onModuleInit(): Promise<void> {
     const started = performance.now();

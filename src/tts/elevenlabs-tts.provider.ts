@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Inject, Injectable, Logger } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { ElevenLabsClient, ElevenLabsError, type ElevenLabs } from '@elevenlabs/elevenlabs-js';
 import { isFliteVoice } from '@app/engines';
 import { parseAudioFormat, TTS_OUTPUT_FORMATS, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMarkListener, type TtsAudio, type TtsProvider, type TtsText, type TtsProviderInfo, type VoiceSettings } from './tts-provider.js';
 
 const MODEL_ID = 'eleven_flash_v2_5';
@@ -41,7 +42,10 @@ export class ElevenLabsTtsProvider implements TtsProvider {
   private readonly logger = new Logger(ElevenLabsTtsProvider.name);
   private readonly client?: ElevenLabsClient;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(
+    @Inject(APP_CONFIG) private readonly config: AppConfig,
+    @Optional() private readonly metrics?: MetricsService,
+  ) {
     const { apiKey, baseUrl } = config.elevenlabs;
     if (apiKey) this.client = new ElevenLabsClient({ apiKey, baseUrl, maxRetries: 0 });
   }
@@ -185,6 +189,7 @@ export class ElevenLabsTtsProvider implements TtsProvider {
         }
         this.logger.warn(`ElevenLabs TTS attempt ${attempt} failed: ${failure.cause}; retrying in ${Math.round(delay)} ms`);
         await sleep(delay, undefined, { signal });
+        this.metrics?.upstreamRecovery('elevenlabs_tts', 'retry');
       } finally {
         clearTimeout(watchdog);
       }

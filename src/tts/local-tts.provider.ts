@@ -1,9 +1,10 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import alawmulaw from 'alawmulaw';
 import { FLITE_VOICES, FliteSynthesizer, isFliteVoice, splitSentences, type FliteVoice } from '@app/engines';
 import { parseAudioFormat, VoiceError, type AudioFormat, type TtsConfigDto } from '@app/protocol';
 import { pcm16Samples } from '@app/audio';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import type { EffectiveTtsConfig, TextMarkListener, TtsAudio, TtsProvider, TtsProviderInfo, TtsText } from './tts-provider.js';
 
 const OUTPUT_FORMATS = ['pcm_8000', 'pcm_16000', 'pcm_22050', 'pcm_24000', 'pcm_44100', 'pcm_48000', 'ulaw_8000'];
@@ -22,8 +23,9 @@ export class LocalTtsProvider implements TtsProvider, OnModuleInit, OnApplicatio
   private readonly synthesizer: FliteSynthesizer;
   private failure?: string;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig, @Optional() metrics?: MetricsService) {
     this.synthesizer = new FliteSynthesizer({ threads: config.tts.workers });
+    metrics?.watchWorkerPool('tts', () => this.synthesizer.queueSize);
   }
 
   async onModuleInit(): Promise<void> {

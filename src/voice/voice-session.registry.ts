@@ -1,7 +1,13 @@
-import { Inject, Injectable, Logger, type BeforeApplicationShutdown } from '@nestjs/common';
+import type { Server } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown } from '@nestjs/common';
+import { HttpAdapterHost } from '@nestjs/core';
 import type { WebSocket } from 'ws';
 import { BackendChatService } from '../backend-chat/backend-chat.service.js';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { AppLogger } from '../logging/app-logger.js';
+import { MetricsService } from '../metrics/metrics.service.js';
+import { TracingService } from '../tracing/tracing.service.js';
 import { SttService } from '../stt/stt.service.js';
 import { TtsService } from '../tts/tts.service.js';
 import type { ConnectionContext, HandshakeGate } from './handshake-gate.js';
@@ -10,12 +16,13 @@ import { VoiceSession } from './session/voice-session.js';
 
 /** Close code sent to sessions when the server shuts down (RFC 6455 "going away"). */
 export const CLOSE_GOING_AWAY = 1001;
-/** Close code for connections refused while draining ("try again later"). */
+/** Close code for connections that raced the start of a drain ("try again later"); later handshakes get HTTP 503. */
 export const CLOSE_TRY_AGAIN_LATER = 1013;
 
 /**
  * Creates a VoiceSession per socket and finds it again for that socket. On shutdown (SIGTERM or
- * app.close) it drains: readiness turns down, new connections are refused with 1013, and each open
+ * app.close) it drains: readiness turns down, new WebSocket handshakes are refused with HTTP 503 (so a
+ * load balancer retries another replica; one that raced the drain is closed with 1013), and each open
  * session is closed with 1001 once its turns are answered, or at DRAIN_TIMEOUT_MS.
  */
 @Injectable()
@@ -29,6 +36,10 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
     private readonly tts: TtsService,
     private readonly stt: SttService,
     @Inject(APP_CONFIG) private readonly config: AppConfig,
+    private readonly metrics: MetricsService,
+    private readonly appLogger: AppLogger,
+    private readonly tracing: TracingService,
+    @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {}
 
   get openSessions(): number {
@@ -41,6 +52,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
 
   async beforeApplicationShutdown(): Promise<void> {
     this.draining = true;
+    this.refuseNewHandshakes();
     if (this.sessions.size === 0) return;
     this.logger.log(`draining ${this.sessions.size} session(s), at most ${this.config.session.drainTimeoutMs} ms`);
     const deadline = AbortSignal.timeout(this.config.session.drainTimeoutMs);
@@ -51,6 +63,24 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
         await new Promise((resolve) => (socket.readyState === socket.CLOSED ? resolve(undefined) : socket.once('close', resolve)));
       }),
     );
+  }
+
+  /**
+   * From now on WebSocket handshakes get `503 Service Unavailable` (Retry-After: 1) instead of an
+   * upgrade. Open-source nginx has no active health checks, but with `proxy_next_upstream http_503`
+   * it passes the handshake to another replica (and counts a failure towards max_fails), so no
+   * client lands on a draining replica. Plain HTTP (health, metrics) is served until the end.
+   */
+  private refuseNewHandshakes(): void {
+    const server = this.adapterHost?.httpAdapter?.getHttpServer() as Server | undefined;
+    if (!server || typeof server.on !== 'function') return;
+    server.removeAllListeners('upgrade');
+    server.on('upgrade', (_request: unknown, socket: Duplex) => {
+      const body = 'server draining; reconnect\n';
+      socket.end(
+        `HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+    });
   }
 
   create(socket: WebSocket, context?: ConnectionContext, gate?: Pick<HandshakeGate, 'admitConfigure'>): VoiceSession {
@@ -65,19 +95,23 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
       chat: this.chat,
       tts: this.tts,
       stt: this.stt,
-      logger: this.logger,
+      logger: this.appLogger.child({ context: VoiceSession.name }),
       maxQueuedTurns: this.config.session.maxQueuedTurns,
       maxReplyChars: this.config.backend.maxReplyChars,
       maxPendingInbound: this.config.limits.maxPendingInbound,
       flow: { pause: () => socket.pause(), resume: () => socket.resume() },
       ...(auth ? { binding: { registrationId: auth.registrationId, sessionId: auth.sessionId }, principal: auth.sub } : {}),
       ...(gate && context ? { admitConfigure: () => gate.admitConfigure(context.ip) } : {}),
+      metrics: this.metrics,
+      tracing: this.tracing,
     });
     stalled = () => {
+      this.metrics.sendBufferHighWaterClose();
       this.logger.warn(`closing a session whose client stopped reading (send buffer over WS_SEND_HIGH_WATER_BYTES)`);
       session.close();
     };
     this.sessions.set(socket, session);
+    socket.once('close', this.metrics.connectionOpened());
     return session;
   }
 

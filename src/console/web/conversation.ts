@@ -24,6 +24,8 @@ export interface Turn {
   interrupted?: Pick<AssistantInterruptedEvent, 'reason' | 'played_ms' | 'heard_text'>;
   metrics?: TurnMetricsEvent;
   error?: string;
+  /** The server's `user_to_first_audio_ms` from `turn.metrics`. */
+  serverToFirstAudio?: number;
 }
 
 /** The timings a person cares about, in ms, for the page and the tests. */
@@ -204,6 +206,7 @@ function timingsView(turn: Turn): HTMLElement {
   add(turn.source === 'voice' ? 'transcript → reply' : 'sent → reply', t.transcriptToReply, 'To assistant.message');
   add('reply → first audio', t.replyToFirstAudio, 'From assistant.message to the first assistant.audio.chunk');
   add('total', t.total, turn.source === 'voice' ? 'End of speech to first audio' : 'text.prompt sent to first audio');
+  add('server total', turn.serverToFirstAudio === undefined ? undefined : Math.round(turn.serverToFirstAudio), 'user_to_first_audio_ms of turn.metrics: the server\'s own measure of the same span');
   return list;
 }
 

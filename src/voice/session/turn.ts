@@ -1,4 +1,3 @@
-import type { Logger } from '@nestjs/common';
 import { isReplyStream, type ChatReplyStream, type InterruptedTurn } from '@app/chat';
 import { SentenceStream } from '@app/engines';
 import type { AudioFormat, ServerEvent } from '@app/protocol';
@@ -6,6 +5,8 @@ import { isVoiceError, VoiceError } from '@app/protocol';
 import type { BackendChatService, SessionRegistration } from '../../backend-chat/backend-chat.service.js';
 import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMark, type TtsText } from '../../tts/tts-provider.js';
 import type { TtsService } from '../../tts/tts.service.js';
+import { TurnTimeline } from '../../metrics/turn-timeline.js';
+import { NOOP_SPAN, type TraceSpan } from '../../tracing/tracing.service.js';
 import type { EventSink } from './socket-writer.js';
 
 /**
@@ -45,7 +46,7 @@ export interface TurnContext {
   chat: BackendChatService;
   tts: TtsService;
   writer: EventSink;
-  logger: Logger;
+  logger: { debug(message: string): void };
   /** Longest reply text taken from the chat backend (MAX_REPLY_CHARS). */
   maxReplyChars: number;
   /** What the user heard of the turn interrupted before this one (sent to the chat backend). */
@@ -75,6 +76,10 @@ export class Turn {
   firstAudioSentAt?: number;
   /** The reply text on the audio timeline (ms from the turn's first audio byte), in audio order. */
   readonly marks: TextMark[] = [];
+  /** Stage timings (turn.metrics, the stage histogram); the session sets where the turn began. */
+  timeline = new TurnTimeline(performance.now());
+  /** The turn's trace span (a no-op unless tracing is on); backend and synthesis are its children. */
+  span: TraceSpan = NOOP_SPAN;
 
   constructor(
     readonly id: number,
@@ -145,14 +150,17 @@ export class Turn {
     const { signal } = this;
     const started = performance.now();
     this.emit(context, { type: 'assistant.started', text: this.text, turn_id: this.id });
-    const reply = await context.chat.chat(context.registration, context.conversationId, this.text, signal, context.interrupted);
+    this.timeline.mark('backend_request');
+    const reply = await this.span.child('backend.chat').track(() => context.chat.chat(context.registration, context.conversationId, this.text, signal, context.interrupted));
     signal.throwIfAborted();
     if (isReplyStream(reply)) return this.converseStreaming(context, reply, started);
+    this.timeline.mark('backend_first_byte');
+    this.timeline.mark('backend_complete');
     const backendMs = performance.now() - started;
     const tooLarge = reply.text.length > context.maxReplyChars;
     this.replyText = tooLarge ? reply.text.slice(0, context.maxReplyChars) : reply.text;
     this.emit(context, { type: 'assistant.message', text: this.replyText, metadata: reply.metadata, turn_id: this.id });
-    if (/[\p{L}\p{N}]/u.test(this.replyText)) await this.speak(context, this.replyText);
+    if (/[\p{L}\p{N}]/u.test(this.replyText)) await this.span.child('tts.synthesis').track(() => this.speak(context, this.replyText));
     if (tooLarge) throw replyTooLarge(context.maxReplyChars);
     context.logger.debug(`session ${context.sessionId} turn ${this.id}: backend ${Math.round(backendMs)} ms, total ${Math.round(performance.now() - started)} ms`);
   }
@@ -177,7 +185,7 @@ export class Turn {
       for (const text of texts) {
         units.push(text);
         if (!speaking) {
-          speaking = this.speak(context, units, AbortSignal.any([signal, stopSpeech.signal]));
+          speaking = this.span.child('tts.synthesis').track(() => this.speak(context, units, AbortSignal.any([signal, stopSpeech.signal])));
           speaking.catch(() => undefined); // awaited below
         }
       }
@@ -186,6 +194,7 @@ export class Turn {
       for await (const piece of reply.pieces) {
         signal.throwIfAborted();
         firstByteMs ??= performance.now() - started;
+        this.timeline.mark('backend_first_byte');
         if (piece.metadata) metadata = { ...metadata, ...piece.metadata };
         if (!piece.delta) continue;
         const room = context.maxReplyChars - this.replyText.length;
@@ -199,6 +208,7 @@ export class Turn {
           throw replyTooLarge(context.maxReplyChars);
         }
       }
+      this.timeline.mark('backend_complete');
       queueUnits(splitter.end());
     } catch (error) {
       if (signal.aborted) units.end(); // lets synthesis waiting for text see the end at once
@@ -220,6 +230,7 @@ export class Turn {
   }
 
   private async speak(context: TurnContext, text: TtsText, signal: AbortSignal = this.signal): Promise<void> {
+    this.timeline.mark('tts_request');
     const audio = context.tts.synthesize(text, context.ttsConfig, signal, (mark) => this.marks.push(mark));
     this.format = audio.format;
     const format = { content_type: audio.format.contentType, output_format: audio.format.name };
@@ -255,6 +266,7 @@ export class Turn {
   }
 
   private noteAudioSent(bytes: number): void {
+    this.timeline.mark('first_audio');
     this.firstAudioSentAt ??= performance.now();
     this.audioBytesSent += bytes;
   }

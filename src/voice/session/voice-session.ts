@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import type { Logger } from '@nestjs/common';
 import { decodeBase64Strict } from '@app/audio';
 import type { InterruptedTurn } from '@app/chat';
 import {
@@ -12,9 +11,14 @@ import {
   type ServerEvent,
   type SessionConfigureMessage,
   type TextPromptMessage,
+  type TranscriptWord,
 } from '@app/protocol';
 import type { BackendChatService, SessionRegistration } from '../../backend-chat/backend-chat.service.js';
 import { SerialQueue } from '../../common/serial-queue.js';
+import type { AppLogger } from '../../logging/app-logger.js';
+import type { MetricsService, TurnOutcome } from '../../metrics/metrics.service.js';
+import { AudioClock, TurnTimeline } from '../../metrics/turn-timeline.js';
+import { NOOP_SPAN, type TraceSpan, type TracingService } from '../../tracing/tracing.service.js';
 import type { EffectiveSttConfig, SttStream, SttStreamListener } from '../../stt/stt-provider.js';
 import type { SttService } from '../../stt/stt.service.js';
 import type { EffectiveTtsConfig } from '../../tts/tts-provider.js';
@@ -46,8 +50,11 @@ export interface VoiceSessionDeps {
   chat: BackendChatService;
   tts: TtsService;
   stt: SttService;
-  logger: Logger;
+  /** Replaced by a child carrying `session_id` once the session is configured. */
+  logger: AppLogger;
   maxQueuedTurns: number;
+  metrics: MetricsService;
+  tracing: TracingService;
   /** MAX_REPLY_CHARS: longest reply text taken from a streaming backend. */
   maxReplyChars: number;
   /** Told of every turn's phase changes (metrics, barge-in). */
@@ -143,6 +150,10 @@ export class VoiceSession {
   /** session.configure messages queued or running (the only inbound work that waits on the network). */
   private configuring = 0;
   private audioBudget?: { seconds: number; at: number };
+  /** Arrival times of inbound audio, to time the end of the user's speech. */
+  private audioClock?: AudioClock;
+  private endSessionMetric?: () => void;
+  private sessionSpan: TraceSpan = NOOP_SPAN;
 
   constructor(private readonly deps: VoiceSessionDeps) {}
 
@@ -274,6 +285,8 @@ export class VoiceSession {
     if (this.state === 'closed') return;
     for (const resolve of this.idleWaiters.splice(0)) resolve();
     this.state = 'closed';
+    this.endSessionMetric?.();
+    this.sessionSpan.end();
     clearTimeout(this.audioResume);
     this.lifetime.abort(new VoiceError('internal_error', 'session closed'));
     for (const turn of [...this.pendingTurns.splice(0), ...(this.runningTurn ? [this.runningTurn] : [])]) turn.cancel('session_closed');
@@ -313,10 +326,14 @@ export class VoiceSession {
     const conversationId = binding.sessionId ?? randomUUID();
     const sessionId = binding.sessionId ?? message.session_id ?? conversationId;
     this.ready = { sessionId, conversationId, registration, tts: ttsConfig, stt: sttConfig, interruption: resolveInterruption(message.interruption) };
+    this.deps.logger = this.deps.logger.child({ session_id: sessionId });
+    this.sessionSpan = this.deps.tracing.startSession({ 'voice.session_id': sessionId, 'voice.stt_provider': sttConfig?.provider ?? 'none', 'voice.tts_provider': ttsConfig.provider });
     this.state = 'ready';
+    this.endSessionMetric = this.deps.metrics.sessionOpened(sttConfig?.provider, ttsConfig.provider);
     const principal = this.deps.principal ? `, sub: ${JSON.stringify(this.deps.principal)}` : '';
     this.deps.logger.log(`session ${sessionId} configured (backend: ${registration.source}, tts: ${ttsConfig.provider}, stt: ${sttConfig?.provider ?? 'none'}${principal})`);
     this.emit({ type: 'session.configured', session_id: sessionId });
+    if (sttConfig) this.audioClock = new AudioClock(bytesPerSecond(sttConfig.audio_format, sttConfig.sample_rate));
     if (sttConfig) this.stt = stt.open(sessionId, sttConfig, this.sttListener());
   }
 
@@ -363,7 +380,7 @@ export class VoiceSession {
           if (carried) this.enqueueCarried(ready, carried);
         } else {
           try {
-            turn = this.createTurn(carried ? `${carried} ${text}` : text);
+            turn = this.createTurn(carried ? `${carried} ${text}` : text, { speechEndAt: this.speechEndAt(trigger, words), committedAt: performance.now() });
           } catch (error) {
             refused = error;
           }
@@ -520,7 +537,18 @@ export class VoiceSession {
     }
     if (audio.length === 0) return;
     this.spendAudioBudget(audio.length / bytesPerSecond(config.audio_format, config.sample_rate));
+    this.audioClock?.push(audio.length);
     stream.push(audio, previousText);
+  }
+
+  /** End of the user's speech: the last word's end when words are timed, else the audio before the VAD's silence, else the last audio. */
+  private speechEndAt(trigger: 'vad' | 'manual', words?: TranscriptWord[]): number | undefined {
+    const clock = this.audioClock;
+    if (!clock) return undefined;
+    const lastWord = words?.at(-1);
+    if (lastWord) return clock.arrivalOf(lastWord.end);
+    const silence = trigger === 'vad' ? (this.ready?.stt?.vad_silence_threshold_secs ?? 0) : 0;
+    return clock.arrivalOf(Math.max(0, clock.receivedSecs - silence));
   }
 
   /** Token bucket in seconds of audio: AUDIO_BURST_SECONDS deep, refilled at AUDIO_MAX_SPEED x real time. */
@@ -551,11 +579,13 @@ export class VoiceSession {
   }
 
   /** A new turn with the next id; throws turn_queue_full (using no id) when the queue is full. */
-  private createTurn(text: string): Turn {
+  private createTurn(text: string, spoken?: { speechEndAt?: number; committedAt: number }): Turn {
     if (this.pendingTurns.length >= this.deps.maxQueuedTurns) {
       throw new VoiceError('turn_queue_full', `${this.pendingTurns.length} turns are already waiting; this one was dropped: "${text.slice(0, 80)}"`);
     }
     const turn = new Turn(++this.turnCount, text);
+    // A spoken turn starts at the end of the user's speech; a typed one when its prompt arrived.
+    turn.timeline = new TurnTimeline(spoken?.speechEndAt ?? spoken?.committedAt ?? performance.now(), spoken?.speechEndAt === undefined ? undefined : spoken.committedAt);
     const { onTurnPhase } = this.deps;
     if (onTurnPhase) turn.onPhase(onTurnPhase);
     return turn;
@@ -573,6 +603,8 @@ export class VoiceSession {
       this.playback = playback;
       const interrupted = this.pendingInterrupted;
       this.pendingInterrupted = undefined;
+      turn.span = this.startTurnSpan(turn);
+      let failed = false;
       try {
         await turn.run({
           ...(interrupted ? { interrupted } : {}),
@@ -583,33 +615,56 @@ export class VoiceSession {
           chat: this.deps.chat,
           tts: this.deps.tts,
           writer: this.deps.writer,
-          logger: this.deps.logger,
+          logger: this.deps.logger.child({ turn_id: turn.id }),
           maxReplyChars: this.deps.maxReplyChars,
         });
         // With barge-in the turn stays active (interruptible) until its audio has played on the client.
         if (ready.interruption.enabled && turn.phase === 'played' && turn.firstAudioSentAt !== undefined && !playback.stopped) await this.waitForPlayback(playback);
       } catch (error) {
-        this.reportError(error);
+        failed = true;
+        turn.span.fail(error);
+        this.reportError(error, this.deps.logger.child({ turn_id: turn.id }));
       } finally {
         this.runningTurn = undefined;
         this.playback = undefined;
+        this.finishTurn(turn, failed ? 'failed' : playback.stopped || turn.phase === 'interrupted' ? 'interrupted' : 'completed');
       }
     }
     for (const resolve of this.idleWaiters.splice(0)) resolve();
+  }
+
+  /** The turn's span, from the end of the user's speech; a spoken turn's recognition tail is its first child. */
+  private startTurnSpan(turn: Turn): TraceSpan {
+    const { userEndAt, committedAt } = turn.timeline;
+    const span = this.sessionSpan.child('voice.turn', { 'voice.turn_id': turn.id }, userEndAt);
+    if (committedAt !== undefined) span.child('stt.recognition', {}, userEndAt).end(committedAt);
+    return span;
+  }
+
+  /** Records the turn's timings and, while the client is there, sends them as `turn.metrics`. */
+  private finishTurn(turn: Turn, outcome: TurnOutcome): void {
+    turn.timeline.mark('end');
+    const stages = turn.timeline.stagesMs();
+    this.deps.metrics.turnEnded(outcome, stages);
+    this.deps.logger.child({ turn_id: turn.id }).debug({ msg: `turn ${turn.id} ${outcome}`, outcome, ...stages });
+    turn.span.set({ 'voice.turn_outcome': outcome, ...Object.fromEntries(Object.entries(stages).map(([stage, ms]) => [`voice.${stage}_ms`, ms])) });
+    turn.span.end();
+    if (this.state !== 'closed') this.emit({ type: 'turn.metrics', ...turn.timeline.eventFields(turn.id, outcome) });
   }
 
   private emit(event: ServerEvent): void {
     this.deps.writer.send(event);
   }
 
-  private reportError(error: unknown): void {
+  private reportError(error: unknown, logger = this.deps.logger): void {
     if (this.state === 'closed') return;
+    this.deps.metrics.errorSent(isVoiceError(error) ? error.code : 'internal_error');
     if (isVoiceError(error)) {
-      if (error.code === 'internal_error') this.deps.logger.error(error.stack ?? error.message);
+      if (error.code === 'internal_error') logger.error(error.stack ?? error.message);
       this.emit({ type: 'error', code: error.code, message: error.message });
       return;
     }
-    this.deps.logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
+    logger.error(error instanceof Error ? (error.stack ?? error.message) : String(error));
     this.emit({ type: 'error', code: 'internal_error', message: 'Unexpected server error; the session is still usable.' });
   }
 }

@@ -43,6 +43,11 @@ export class FliteSynthesizer {
     return this.pool.threads.length;
   }
 
+  /** Synthesis jobs waiting for a free worker (for metrics). */
+  get queueSize(): number {
+    return this.pool.queueSize;
+  }
+
   /** Compiles the WASM module in every worker so the first real request is fast. */
   async warmUp(): Promise<void> {
     const jobs = Array.from({ length: this.pool.options.maxThreads }, () =>

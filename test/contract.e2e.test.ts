@@ -43,6 +43,7 @@ describe('the served contract', () => {
     texter.send({ type: 'assistant.audio.played', turn_id: 1, played_ms: 300 });
     texter.send({ type: 'assistant.cancel' });
     seen.push(...(await texter.until((e) => e.type === 'assistant.interrupted', { timeoutMs: 5000 })));
+    seen.push(...(await texter.until((e) => e.type === 'turn.metrics', { timeoutMs: 5000 })));
 
     const flite = new FliteSynthesizer({ threads: 1 });
     const speech = await synthesizeSpeech(flite, 'thank you very much', 16000).finally(() => flite.close());
@@ -68,10 +69,7 @@ describe('the served contract', () => {
       assert.ok(validate(event), `${event.type}: ${ajv.errorsText(validate.errors)}`);
     }
     // `assistant.audio` comes only from providers that cannot stream; the embedded TTS streams.
-    // Events in the contract ahead of their implementation (issues 10, 12, 14); each leaves this list
-    // when the service sends it in the turns above.
-    const notYetSent = ['turn.metrics'];
-    const expected = Object.keys(SERVER_EVENTS).filter((type) => type !== 'assistant.audio' && !notYetSent.includes(type)) as ServerEventType[];
+    const expected = Object.keys(SERVER_EVENTS).filter((type) => type !== 'assistant.audio') as ServerEventType[];
     assert.deepEqual([...new Set(seen.map((e) => e.type))].sort(), expected.sort());
   });
 });

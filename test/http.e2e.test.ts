@@ -41,7 +41,7 @@ describe('health, config and docs endpoints', () => {
     for (const secret of [...Object.values(CANARIES), 'llm.internal.example']) assert.ok(!text.includes(secret), `leaks ${secret}`);
     const body = JSON.parse(text);
     assert.equal(body.websocket.path, '/v1/voice/ws');
-    assert.deepEqual(body.client_messages, ['session.configure', 'audio.append', 'audio.commit', 'text.prompt']);
+    assert.deepEqual(body.client_messages, ['session.configure', 'audio.append', 'audio.commit', 'text.prompt', 'assistant.audio.played', 'assistant.cancel']);
     assert.equal(body.backend.mode, 'embedded');
     assert.equal(body.backend.default_registration, 'llm_api_key');
     const local = body.tts.providers.find((p: { id: string }) => p.id === 'local');

@@ -108,7 +108,10 @@ describe('barge-in on the embedded engines', () => {
     assert.match(REPLY.slice(expected.length), /^[\s.,]/, 'cut at a word boundary');
     await speaking;
     const rest = await client.until((e) => e.type === 'assistant.audio.end' && e.turn_id === 2, { timeoutMs: 20_000 });
-    assert.deepEqual(rest.filter((e) => turnOf(e) === 1), [], 'nothing more of turn 1, not even its audio.end');
+    // After assistant.interrupted only the turn's timings (turn.metrics, outcome interrupted) follow.
+    const after = rest.filter((e) => turnOf(e) === 1);
+    assert.deepEqual(after.map((e) => e.type), ['turn.metrics'], 'nothing more of turn 1 but its timings, not even its audio.end');
+    assert.equal(after[0]?.type === 'turn.metrics' && after[0].outcome, 'interrupted');
     assert.equal(normalizeWords((rest.find((e) => e.type === 'assistant.started') as { text: string }).text), QUESTION);
     const call = backend.calls.at(-1)!;
     assert.equal(normalizeWords(call.message), QUESTION);
@@ -178,7 +181,9 @@ describe('barge-in on the embedded engines', () => {
     const interrupted = await client.nextOf('assistant.interrupted');
     const heard = heardText(marks24k, 2100);
     assert.deepEqual(interrupted, { type: 'assistant.interrupted', turn_id: 1, reason: 'client_cancel', played_ms: 2100, heard_text: heard });
-    assert.ok(await client.quietFor(400), 'no more events of the cancelled turn');
+    const metrics = await client.nextOf('turn.metrics');
+    assert.equal(metrics.outcome, 'interrupted');
+    assert.ok(await client.quietFor(400), 'no more events of the cancelled turn after its timings');
     client.send({ type: 'assistant.cancel' }); // nothing active: no event
     assert.ok(await client.quietFor(300));
     client.send({ type: 'text.prompt', text: 'go on' });

@@ -202,7 +202,9 @@ describe('outbound: a client that stops reading', () => {
     const output = CapturedOutput.start();
     const app = await startTestApp({ WS_SEND_HIGH_WATER_BYTES: '16384', WS_SLOW_CLIENT_TIMEOUT_MS: '1000', MAX_QUEUED_TURNS: '10' });
     try {
-      const client = await connectConfigured(app);
+      // Barge-in off: replies follow each other at synthesis speed (with it on they come at about real
+      // time, and the ping heartbeat drops a peer that never reads).
+      const client = await connectConfigured(app, { interruption: { enabled: false } });
       const raw = (client.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       raw.pause();
       const long = 'Please repeat this long sentence about the quiet harbour at dawn. '.repeat(4);

@@ -72,7 +72,9 @@ async function connectionsOpen(replica: Replica): Promise<number> {
 async function configured(url: string): Promise<VoiceTestClient> {
   const client = await VoiceTestClient.connect(url);
   await client.expect('session.ready');
-  client.send({ type: 'session.configure' });
+  // These clients do not play audio: with barge-in off, a turn ends when its audio was sent, not
+  // when it would have finished playing (the drain waits for either).
+  client.send({ type: 'session.configure', interruption: { enabled: false } });
   await client.expect('session.configured');
   return client;
 }

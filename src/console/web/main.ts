@@ -155,6 +155,7 @@ client.on('turn.metrics', (event) => {
   const turn = conversation.byTurnId(event.turn_id);
   if (!turn) return;
   turn.metrics = event;
+  if (event.user_to_first_audio_ms !== undefined) turn.serverToFirstAudio = event.user_to_first_audio_ms;
   conversation.update(turn);
   showLatency();
 });

@@ -28,7 +28,8 @@ export class CompletionError extends Error {
   }
 }
 
-export async function createChatCompletion(request: CompletionRequest): Promise<{ text: string; model: string; usage?: unknown }> {
+/** POSTs `/chat/completions` (the whole call bounded by `timeoutMs`); a non-2xx answer throws with its status only. */
+async function postCompletion(request: CompletionRequest, stream: boolean): Promise<Response> {
   const url = `${request.baseUrl.replace(/\/+$/, '')}/chat/completions`;
   const signals = [AbortSignal.timeout(request.timeoutMs), ...(request.signal ? [request.signal] : [])];
   const response = await (request.fetchImpl ?? fetch)(url, {
@@ -37,22 +38,30 @@ export async function createChatCompletion(request: CompletionRequest): Promise<
     signal: AbortSignal.any(signals),
     headers: {
       'content-type': 'application/json',
+      ...(stream ? { accept: 'text/event-stream, application/json;q=0.9' } : {}),
       ...(request.apiKey ? { authorization: `Bearer ${request.apiKey}` } : {}),
     },
-    body: JSON.stringify({ model: request.model, messages: request.messages }),
+    body: JSON.stringify({ model: request.model, messages: request.messages, ...(stream ? { stream: true } : {}) }),
   });
   if (!response.ok) {
+    await response.body?.cancel();
     // The upstream body may echo request details; keep only the status.
     throw new CompletionError(`LLM provider answered HTTP ${response.status}`, response.status);
   }
-  const body = (await response.json()) as {
-    model?: string;
-    usage?: unknown;
-    choices?: Array<{ message?: { content?: unknown } }>;
-  };
+  return response;
+}
+
+/** The reply text of a whole (non-streamed) completion body. */
+function completionContent(body: { choices?: Array<{ message?: { content?: unknown } }> }): string {
   const content = body.choices?.[0]?.message?.content;
   if (typeof content !== 'string') throw new CompletionError('LLM provider answered without message content');
-  return { text: content, model: body.model ?? request.model, usage: body.usage };
+  return content;
+}
+
+export async function createChatCompletion(request: CompletionRequest): Promise<{ text: string; model: string; usage?: unknown }> {
+  const response = await postCompletion(request, false);
+  const body = (await response.json()) as { model?: string; usage?: unknown; choices?: Array<{ message?: { content?: unknown } }> };
+  return { text: completionContent(body), model: body.model ?? request.model, usage: body.usage };
 }
 
 /**
@@ -61,28 +70,10 @@ export async function createChatCompletion(request: CompletionRequest): Promise<
  * one delta. `timeoutMs` bounds the whole call.
  */
 export async function* streamChatCompletion(request: CompletionRequest): AsyncGenerator<ChatStreamPiece> {
-  const url = `${request.baseUrl.replace(/\/+$/, '')}/chat/completions`;
-  const signals = [AbortSignal.timeout(request.timeoutMs), ...(request.signal ? [request.signal] : [])];
-  const response = await (request.fetchImpl ?? fetch)(url, {
-    method: 'POST',
-    redirect: 'error',
-    signal: AbortSignal.any(signals),
-    headers: {
-      'content-type': 'application/json',
-      accept: 'text/event-stream, application/json;q=0.9',
-      ...(request.apiKey ? { authorization: `Bearer ${request.apiKey}` } : {}),
-    },
-    body: JSON.stringify({ model: request.model, messages: request.messages, stream: true }),
-  });
-  if (!response.ok) {
-    await response.body?.cancel();
-    throw new CompletionError(`LLM provider answered HTTP ${response.status}`, response.status);
-  }
+  const response = await postCompletion(request, true);
   if (chatStreamFormat(response.headers.get('content-type') ?? undefined) !== 'sse' || !response.body) {
     const body = (await response.json()) as { model?: string; choices?: Array<{ message?: { content?: unknown } }> };
-    const content = body.choices?.[0]?.message?.content;
-    if (typeof content !== 'string') throw new CompletionError('LLM provider answered without message content');
-    yield { delta: content };
+    yield { delta: completionContent(body) };
     yield { metadata: { model: body.model ?? request.model } };
     return;
   }

@@ -254,17 +254,25 @@ export class VoiceSession {
       this.inputPaused = true;
       this.pauseInput('queue');
     }
-    this.inbound.run(async () => {
-      try {
-        await task();
-      } finally {
-        this.pendingInbound--;
-        this.pendingInboundBytes -= bytes;
-        if (this.inputPaused && this.pendingInbound <= limit / 2 && this.pendingInboundBytes <= MAX_PENDING_INBOUND_BYTES / 2) {
-          this.inputPaused = false;
-          this.resumeInput('queue');
-        }
+    const settle = (): void => {
+      this.pendingInbound--;
+      this.pendingInboundBytes -= bytes;
+      if (this.inputPaused && this.pendingInbound <= limit / 2 && this.pendingInboundBytes <= MAX_PENDING_INBOUND_BYTES / 2) {
+        this.inputPaused = false;
+        this.resumeInput('queue');
       }
+    };
+    // Not an async wrapper: a synchronous task (every audio chunk) then runs without a promise (see SerialQueue).
+    this.inbound.run(() => {
+      let result: void | Promise<void>;
+      try {
+        result = task();
+      } catch (error) {
+        settle();
+        throw error;
+      }
+      if (result) return result.finally(settle);
+      settle();
     });
   }
 

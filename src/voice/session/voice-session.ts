@@ -299,9 +299,15 @@ export class VoiceSession {
   async whenIdle(signal: AbortSignal): Promise<void> {
     await this.inbound.idle();
     if ((!this.runningTurn && this.pendingTurns.length === 0) || signal.aborted) return;
+    // The drain deadline is one signal shared by every session: take the listener off again when
+    // this session goes idle first (before, each drained session left one behind).
     await new Promise<void>((resolve) => {
-      this.idleWaiters.push(resolve);
-      signal.addEventListener('abort', () => resolve(), { once: true });
+      const onAbort = (): void => resolve();
+      this.idleWaiters.push(() => {
+        signal.removeEventListener('abort', onAbort);
+        resolve();
+      });
+      signal.addEventListener('abort', onAbort, { once: true });
     });
   }
 

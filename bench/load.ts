@@ -149,6 +149,10 @@ const service = spawn(process.execPath, ['--import', new URL('./load-probe.js', 
     ELEVENLABS_BASE_URL: emulatorUrl,
     STT_WORKERS: '1',
     TTS_WORKERS: '1',
+    // Every load session comes from 127.0.0.1: lift the per-replica and per-address limits (defaults 1000/50/120 a minute).
+    MAX_SESSIONS: String(MAX_SESSIONS + 100),
+    MAX_CONNECTIONS_PER_IP: String(MAX_SESSIONS + 100),
+    MAX_CONFIGURES_PER_IP_PER_MINUTE: '100000',
   },
   stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
 });

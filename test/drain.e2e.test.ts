@@ -44,4 +44,27 @@ describe('graceful drain on shutdown', () => {
       hanging.close();
     }
   });
+
+  it('drains 15 sessions mid-turn without piling abort listeners on the shared deadline (no MaxListenersExceededWarning)', async () => {
+    const hanging = createServer(() => undefined);
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    const backend = `http://127.0.0.1:${(hanging.address() as AddressInfo).port}`;
+    const testApp = await startTestApp({ DRAIN_TIMEOUT_MS: '500', BACKEND_BASE_URL: backend, DEFAULT_REGISTRATION_ID: 'r', BACKEND_TIMEOUT_MS: '60000' });
+    const warnings: string[] = [];
+    const onWarning = (warning: Error) => warnings.push(`${warning.name}: ${warning.message}`);
+    process.on('warning', onWarning);
+    try {
+      const clients = await Promise.all(Array.from({ length: 15 }, () => connectConfigured(testApp)));
+      for (const client of clients) client.send({ type: 'text.prompt', text: 'hello' });
+      for (const client of clients) await client.nextOf('assistant.started');
+      await testApp.app.close();
+      for (const client of clients) assert.equal((await client.whenClosed()).code, 1001);
+      await new Promise((resolve) => setImmediate(resolve));
+      assert.deepEqual(warnings.filter((w) => w.includes('MaxListeners')), []);
+    } finally {
+      process.off('warning', onWarning);
+      hanging.closeAllConnections();
+      hanging.close();
+    }
+  });
 });

@@ -19,6 +19,7 @@ import {
   type VoiceTestClient,
 } from '@app/testing';
 import { connectConfigured, connectReady, startTestApp, type TestApp } from './utils/test-app.js';
+import { VoiceSession } from '../src/voice/session/voice-session.js';
 
 const PROMPT = 'what is the weather like in paris today';
 const VAD = { commit_strategy: 'vad', vad_silence_threshold_secs: 1.0 };
@@ -272,5 +273,33 @@ describe('voice input without the local STT packages', () => {
     const error = await client.expect('error');
     assert.equal(error.code, 'stt_unavailable');
     assert.match(error.message, /apt-get install -y libpocketsphinx3 pocketsphinx-en-us/);
+  });
+
+  it('says once that speech input is stopped, then drops audio without an error per chunk, with a counted reminder', async () => {
+    const client = await connectConfigured(testApp);
+    client.sendRaw(Buffer.alloc(3200));
+    const first = await client.expect('error');
+    assert.equal(first.code, 'stt_unavailable');
+    assert.match(first.message, /Further audio is dropped; .*reminder with the count follows every 60 s/);
+    // 40 more chunks (binary and base64) get no error each (well under MAX_MESSAGES_PER_SECOND).
+    for (let i = 0; i < 20; i++) {
+      client.sendRaw(Buffer.alloc(3200));
+      client.send({ type: 'audio.append', audio: Buffer.alloc(3200).toString('base64') });
+    }
+    assert.ok(await client.quietFor(800), 'no error per dropped chunk');
+    VoiceSession.speechStoppedReminderMs = 300;
+    try {
+      client.sendRaw(Buffer.alloc(3200));
+      const reminder = await client.expect('error');
+      assert.equal(reminder.code, 'stt_unavailable');
+      assert.match(reminder.message, /41 audio chunks in the last \d+ s were dropped/);
+      client.sendRaw(Buffer.alloc(3200));
+      assert.ok(await client.quietFor(150), 'the count restarts after a reminder');
+    } finally {
+      VoiceSession.speechStoppedReminderMs = 60_000;
+    }
+    client.send({ type: 'text.prompt', text: 'hello' });
+    assert.equal((await client.nextOf('assistant.message', { timeoutMs: 15_000 })).type, 'assistant.message', 'the session still answers text');
+    await client.close();
   });
 });

@@ -1,4 +1,5 @@
 import type { Server } from 'node:http';
+import { setMaxListeners } from 'node:events';
 import type { Duplex } from 'node:stream';
 import { Inject, Injectable, Logger, Optional, type BeforeApplicationShutdown } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
@@ -56,6 +57,10 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
     if (this.sessions.size === 0) return;
     this.logger.log(`draining ${this.sessions.size} session(s), at most ${this.config.session.drainTimeoutMs} ms`);
     const deadline = AbortSignal.timeout(this.config.session.drainTimeoutMs);
+    // One abort listener per busy session, each removed when its session goes idle (whenIdle); so
+    // more than 10 at once is expected here, not a leak (it was the MaxListenersExceededWarning of
+    // the load harness, most likely: it stops the service with hundreds of sessions mid-turn).
+    setMaxListeners(this.sessions.size + 10, deadline);
     await Promise.all(
       [...this.sessions].map(async ([socket, session]) => {
         await session.whenIdle(deadline);

@@ -287,8 +287,41 @@ export function validateClientMessage<T extends ClientMessageType>(
   type: T,
   raw: unknown,
 ): InstanceType<(typeof CLIENT_MESSAGES)[T]> {
+  if (type === 'audio.append' && isPlainAudioAppend(raw)) return raw as InstanceType<(typeof CLIENT_MESSAGES)[T]>;
   const cls = CLIENT_MESSAGES[type] as new () => InstanceType<(typeof CLIENT_MESSAGES)[T]>;
   const { instance, problems } = checkContract(cls, raw);
   if (problems) throw new VoiceError('invalid_message', `${type}: ${problems}`);
   return instance;
+}
+
+const AUDIO_APPEND_FIELDS = new Set(['type', 'audio', 'sample_rate', 'previous_text']);
+const SAMPLE_RATES: ReadonlySet<unknown> = new Set(STT_SAMPLE_RATES);
+
+/**
+ * Fast path for `audio.append`, the one message sent ten times a second per session: true only for
+ * frames AudioAppendMessage certainly accepts (a plain object; `type`, a 1..MAX_AUDIO_BASE64_CHARS
+ * string `audio` starting with a plain character, an optional listed `sample_rate`, an optional
+ * `previous_text` of at most MAX_PREVIOUS_TEXT_CHARS UTF-16 units, nothing else). Anything else,
+ * valid or not, goes through class-validator, so every error text stays the same; a property test
+ * (protocol.test.ts) checks the two agree. Lengths are UTF-16 units, never fewer than the characters
+ * class-validator counts (it counts a surrogate pair as one), so a string under the limit here is
+ * under it there too. Measured (2-core dev box, load ~5, 50 000 frames of a 100 ms 16 kHz chunk):
+ * plainToInstance + validateSync 10.9 µs per message, this fast path 0.25 µs; in the load harness's
+ * profile the slow path was 6 % of the main thread at 200 sessions and 12 % at 500.
+ */
+export function isPlainAudioAppend(raw: unknown): boolean {
+  if (typeof raw !== 'object' || raw === null || Object.getPrototypeOf(raw) !== Object.prototype) return false;
+  const frame = raw as Record<string, unknown>;
+  for (const key in frame) {
+    if (!Object.hasOwn(frame, key) || !AUDIO_APPEND_FIELDS.has(key)) return false;
+  }
+  const { type, audio, sample_rate, previous_text } = frame;
+  if (type !== 'audio.append' || typeof audio !== 'string') return false;
+  // A first code unit below the surrogates is a character class-validator counts, so its length is >= 1.
+  if (audio.length > MAX_AUDIO_BASE64_CHARS || audio.length === 0 || audio.charCodeAt(0) >= 0xd800) return false;
+  if (sample_rate !== undefined && !SAMPLE_RATES.has(sample_rate)) return false;
+  if (previous_text !== undefined && (typeof previous_text !== 'string' || previous_text.length > MAX_PREVIOUS_TEXT_CHARS)) return false;
+  if (Object.hasOwn(frame, 'sample_rate') && sample_rate === undefined) return false;
+  if (Object.hasOwn(frame, 'previous_text') && previous_text === undefined) return false;
+  return true;
 }

@@ -153,6 +153,22 @@ describe('barge-in on the embedded engines', () => {
     assert.ok(!client.events.some((e) => e.type === 'assistant.started' && e.turn_id === 2));
   });
 
+  // A short "yeah" may or may not stop the reply on sound alone (the documented trade-off of
+  // min_words: 0); either way it must start no turn.
+  it('with the default min_words: 0 a backchannel starts no turn, whether or not it stopped the reply', async () => {
+    const client = await connectConfigured(testApp, { stt: VAD });
+    client.send({ type: 'text.prompt', text: 'tell me about rome' });
+    await waitForChunks(client, 1, 5);
+    const yeah = Buffer.concat([silence(0.2), await synthesizeSpeech(flite, 'yeah'), silence(1.2)]);
+    await streamAudio(client, yeah, { bytesPerSecond: 32000 });
+    const events = await client.until((e) => e.type === 'transcript.committed', { timeoutMs: 10_000 });
+    const committed = events.at(-1) as { text: string; turn_id?: number };
+    assert.equal(normalizeWords(committed.text), 'yeah');
+    assert.equal(committed.turn_id, undefined, 'the backchannel starts no turn');
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    assert.ok(!client.events.some((e) => e.type === 'assistant.started' && e.turn_id === 2));
+  });
+
   it('min_words: shorter speech does not interrupt (it waits its turn), speech with enough words does', async () => {
     const client = await connectConfigured(testApp, { stt: VAD, interruption: { min_words: 3 } });
     client.send({ type: 'text.prompt', text: 'tell me about rome' });

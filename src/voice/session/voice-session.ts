@@ -108,8 +108,14 @@ interface UserSpeech {
   /** The echo detector judged this speech the reply's echo at least once / the user at least once. */
   heardEcho?: boolean;
   heardUser?: boolean;
+  /** Consecutive checks that called it the user (one alone may be a fluke). */
+  userStreak?: number;
+  /** Interrupted the playing reply on sound alone, before any words were known. */
+  interruptedBeforeWords?: boolean;
 }
 
+/** Consecutive "user" verdicts of the echo detector before speech interrupts on sound alone. */
+const USER_CHECKS = 2;
 /** Echo of a turn's audio can reach the microphone this long after it was played. */
 const ECHO_DELAY_MS = 1500;
 /** A live partial's latest words are compared with what was played in this span. */
@@ -431,28 +437,37 @@ export class VoiceSession {
     if (!playback || playback.stopped) return;
     if (speaking && acoustic === 'echo') return;
     // Local STT: speech the echo does not explain interrupts at once, without waiting for words.
-    if (local && speaking && acoustic === 'user' && rules.min_words === 0) {
+    if (local && speaking && acoustic === 'user' && rules.min_words === 0 && (speech.userStreak ?? 0) >= USER_CHECKS) {
       speech.interrupted = true;
+      speech.interruptedBeforeWords = true;
       this.interrupt(playback, 'user_speech');
       return;
     }
     if (wordCount(speech.partial) < Math.max(rules.min_words, speaking ? 1 : 0)) return;
     if (speaking && mayBecomeIgnoredPhrase(speech.partial, rules.ignore_phrases)) return;
-    if (speaking && this.isEchoOf(playback, speech, speech.partial, false)) return;
+    // Words that match what was played are echo, unless the detector heard the user over it.
+    if (speaking && (speech.userStreak ?? 0) < USER_CHECKS && this.isEchoOf(playback, speech, speech.partial, false)) return;
     speech.interrupted = true;
     this.interrupt(playback, 'user_speech');
   }
 
   private judgeEcho(speech: UserSpeech): 'silence' | 'echo' | 'user' | 'unknown' {
-    const { verdict } = this.echo.judge();
+    const judgement = this.echo.judge();
+    const { verdict } = judgement;
     if (verdict === 'echo') speech.heardEcho = true;
     if (verdict === 'user') speech.heardUser = true;
+    speech.userStreak = verdict === 'user' ? (speech.userStreak ?? 0) + 1 : 0;
+    if (verdict === 'user' || verdict === 'echo') {
+      this.deps.logger.debug({ msg: `echo check: ${verdict}`, correlation: Number(judgement.correlation.toFixed(2)), lag_ms: judgement.lagMs, unexplained: Number(judgement.unexplained.toFixed(2)) });
+    }
     return verdict;
   }
 
   /** A committed utterance that starts no turn: a backchannel while the assistant speaks, or its echo. */
   private isHeldBack(ready: ReadySession, speech: UserSpeech | undefined, text: string): boolean {
-    if (!ready.interruption.enabled || speech?.interrupted) return false;
+    if (!ready.interruption.enabled) return false;
+    // A backchannel that stopped the reply before its words were known still starts no turn.
+    if (speech?.interrupted) return speech.interruptedBeforeWords === true && isIgnoredPhrase(text, ready.interruption.ignore_phrases);
     // Speech the echo detector always found to be the reply's echo (never the user) is echo.
     if (speech?.over && speech.heardEcho && !speech.heardUser) return true;
     const playback = this.playback;

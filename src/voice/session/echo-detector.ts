@@ -48,6 +48,8 @@ const MIN_FRAMES = 20;
 /** From the reply frame's send time to the microphone hearing it (client buffer + room). */
 export const MAX_LAG_MS = 1500;
 const LAG_SLACK_MS = 50;
+/** Frames either side of the best lag that may explain a microphone frame. */
+const LAG_TOLERANCE = 2;
 const LAGS = (MAX_LAG_MS + LAG_SLACK_MS) / FRAME_MS + 1;
 /** A quiet microphone this long while the reply plays bounds the echo path's gain. */
 const QUIET_RUN_FRAMES = 100;
@@ -287,8 +289,10 @@ export class EchoDetector {
     for (let i = count - recent; i < count; i++) {
       const m = mic[i]!;
       if (m < FLOOR_DB + LOUD_DB) continue;
-      // The echo may be off by a frame (frame phase, jitter): the loudest neighbour explains it.
-      const predicted = Math.max(replyAt(i, best.lag - 1), replyAt(i, best.lag), replyAt(i, best.lag + 1)) + gain;
+      // The echo may be off by a frame or two (frame phase, network and timer jitter): the loudest neighbour explains it.
+      let nearest = FLOOR_DB;
+      for (let d = -LAG_TOLERANCE; d <= LAG_TOLERANCE; d++) nearest = Math.max(nearest, replyAt(i, best.lag + d));
+      const predicted = nearest + gain;
       if (m > predicted + EXCESS_DB) unexplained++;
       const micPower = 10 ** ((m - 60) / 10);
       power += micPower;

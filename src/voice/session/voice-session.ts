@@ -115,7 +115,7 @@ interface UserSpeech {
 }
 
 /** Consecutive "user" verdicts of the echo detector before speech interrupts on sound alone. */
-const USER_CHECKS = 2;
+const USER_CHECKS = 3;
 /** Echo of a turn's audio can reach the microphone this long after it was played. */
 const ECHO_DELAY_MS = 1500;
 /** A live partial's latest words are compared with what was played in this span. */

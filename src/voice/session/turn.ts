@@ -76,6 +76,8 @@ export class Turn {
   firstAudioSentAt?: number;
   /** The reply text on the audio timeline (ms from the turn's first audio byte), in audio order. */
   readonly marks: TextMark[] = [];
+  /** Told of every reply audio chunk as it is sent (the session's echo detector). */
+  onAudio?: (chunk: Buffer, format: AudioFormat) => void;
   /** Stage timings (turn.metrics, the stage histogram); the session sets where the turn began. */
   timeline = new TurnTimeline(performance.now());
   /** The turn's trace span (a no-op unless tracing is on); backend and synthesis are its children. */
@@ -244,6 +246,7 @@ export class Turn {
       const blob = Buffer.concat(pieces);
       this.setPhase('speaking');
       this.emit(context, { type: 'assistant.audio', audio: blob.toString('base64'), ...format });
+      this.onAudio?.(blob, audio.format);
       this.noteAudioSent(blob.length);
       return;
     }
@@ -255,6 +258,7 @@ export class Turn {
         // Cancelled (barge-in): not one more chunk, even one already synthesised.
         if (signal.aborted) break;
         const sending = context.writer.sendPaced({ type: 'assistant.audio.chunk', turn_id: this.id, audio: chunk.toString('base64'), ...format, chunk_index: ++count });
+        this.onAudio?.(chunk, audio.format);
         this.noteAudioSent(chunk.length);
         await sending;
       }

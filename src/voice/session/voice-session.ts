@@ -42,6 +42,7 @@ export const AUDIO_MAX_SPEED = 8;
 
 /** Largest total size of frames held behind a pending message before reading pauses. */
 export const MAX_PENDING_INBOUND_BYTES = 2 * 1024 * 1024;
+import { EchoDetector, envelopeFormat } from './echo-detector.js';
 import { heardText, isEcho, isEchoSoFar, wordsBetween } from './heard-text.js';
 import { isIgnoredPhrase, mayBecomeIgnoredPhrase, resolveInterruption, wordCount, type EffectiveInterruption } from './interruption.js';
 
@@ -104,8 +105,17 @@ interface UserSpeech {
   over?: Playback;
   /** This speech interrupted a turn already. */
   interrupted: boolean;
+  /** The echo detector judged this speech the reply's echo at least once / the user at least once. */
+  heardEcho?: boolean;
+  heardUser?: boolean;
+  /** Consecutive checks that called it the user (one alone may be a fluke). */
+  userStreak?: number;
+  /** Interrupted the playing reply on sound alone, before any words were known. */
+  interruptedBeforeWords?: boolean;
 }
 
+/** Consecutive "user" verdicts of the echo detector before speech interrupts on sound alone. */
+const USER_CHECKS = 3;
 /** Echo of a turn's audio can reach the microphone this long after it was played. */
 const ECHO_DELAY_MS = 1500;
 /** A live partial's latest words are compared with what was played in this span. */
@@ -140,6 +150,8 @@ export class VoiceSession {
   /** Barge-in state of the active turn (its audio may still be playing after it was sent). */
   private playback?: Playback;
   private userSpeech?: UserSpeech;
+  /** Reply audio against microphone audio: echo or the user talking (README "Barge-in"). */
+  private readonly echo = new EchoDetector();
   /** The turn whose audio finished playing last, and when (for echo arriving late). */
   private lastPlayed?: { playback: Playback; at: number };
   /** The text of a turn dropped while thinking, to be answered with the user's next words. */
@@ -446,19 +458,48 @@ export class VoiceSession {
   private considerInterrupting(ready: ReadySession, speech: UserSpeech): void {
     const rules = ready.interruption;
     const playback = this.playback;
-    if (!rules.enabled || speech.interrupted || !playback || playback.stopped) return;
-    if (ready.stt?.provider === 'local' && speech.speechMs < rules.min_speech_ms) return;
-    const speaking = playback.turn.firstAudioSentAt !== undefined;
+    if (!rules.enabled || speech.interrupted) return;
+    const local = ready.stt?.provider === 'local';
+    if (local && speech.speechMs < rules.min_speech_ms) return;
+    const speaking = playback !== undefined && !playback.stopped && playback.turn.firstAudioSentAt !== undefined;
+    // The acoustic check: while (or just after) the reply plays, is the microphone its echo or the user?
+    const acoustic = speaking || speech.over ? this.judgeEcho(speech) : 'unknown';
+    if (!playback || playback.stopped) return;
+    if (speaking && acoustic === 'echo') return;
+    // Local STT: speech the echo does not explain interrupts at once, without waiting for words.
+    if (local && speaking && acoustic === 'user' && rules.min_words === 0 && (speech.userStreak ?? 0) >= USER_CHECKS) {
+      speech.interrupted = true;
+      speech.interruptedBeforeWords = true;
+      this.interrupt(playback, 'user_speech');
+      return;
+    }
     if (wordCount(speech.partial) < Math.max(rules.min_words, speaking ? 1 : 0)) return;
     if (speaking && mayBecomeIgnoredPhrase(speech.partial, rules.ignore_phrases)) return;
-    if (speaking && this.isEchoOf(playback, speech, speech.partial, false)) return;
+    // Words that match what was played are echo, unless the detector heard the user over it.
+    if (speaking && (speech.userStreak ?? 0) < USER_CHECKS && this.isEchoOf(playback, speech, speech.partial, false)) return;
     speech.interrupted = true;
     this.interrupt(playback, 'user_speech');
   }
 
+  private judgeEcho(speech: UserSpeech): 'silence' | 'echo' | 'user' | 'unknown' {
+    const judgement = this.echo.judge();
+    const { verdict } = judgement;
+    if (verdict === 'echo') speech.heardEcho = true;
+    if (verdict === 'user') speech.heardUser = true;
+    speech.userStreak = verdict === 'user' ? (speech.userStreak ?? 0) + 1 : 0;
+    if (verdict === 'user' || verdict === 'echo') {
+      this.deps.logger.debug({ msg: `echo check: ${verdict}`, correlation: Number(judgement.correlation.toFixed(2)), lag_ms: judgement.lagMs, unexplained: Number(judgement.unexplained.toFixed(2)) });
+    }
+    return verdict;
+  }
+
   /** A committed utterance that starts no turn: a backchannel while the assistant speaks, or its echo. */
   private isHeldBack(ready: ReadySession, speech: UserSpeech | undefined, text: string): boolean {
-    if (!ready.interruption.enabled || speech?.interrupted) return false;
+    if (!ready.interruption.enabled) return false;
+    // A backchannel that stopped the reply before its words were known still starts no turn.
+    if (speech?.interrupted) return speech.interruptedBeforeWords === true && isIgnoredPhrase(text, ready.interruption.ignore_phrases);
+    // Speech the echo detector always found to be the reply's echo (never the user) is echo.
+    if (speech?.over && speech.heardEcho && !speech.heardUser) return true;
     const playback = this.playback;
     if (playback && !playback.stopped && playback.turn.firstAudioSentAt !== undefined && isIgnoredPhrase(text, ready.interruption.ignore_phrases)) return true;
     const over = speech?.over;
@@ -587,6 +628,7 @@ export class VoiceSession {
     if (audio.length === 0) return;
     this.spendAudioBudget(audio.length / bytesPerSecond(config.audio_format, config.sample_rate));
     this.audioClock?.push(audio.length);
+    if (ready.interruption.enabled) this.echo.addMic(audio, config.audio_format, performance.now());
     stream.push(audio, previousText);
   }
 
@@ -650,6 +692,13 @@ export class VoiceSession {
       this.runningTurn = turn;
       const playback: Playback = { turn, stopped: false };
       this.playback = playback;
+      if (ready.interruption.enabled) {
+        turn.onAudio = (chunk, format) => {
+          const at = turn.firstAudioSentAt ?? performance.now();
+          if (turn.firstAudioSentAt === undefined) this.echo.startReply(envelopeFormat(format.name));
+          this.echo.addReply(chunk, at);
+        };
+      }
       const interrupted = this.pendingInterrupted;
       this.pendingInterrupted = undefined;
       turn.span = this.startTurnSpan(turn);

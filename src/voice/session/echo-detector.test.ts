@@ -1,0 +1,124 @@
+import assert from 'node:assert/strict';
+import { after, before, describe, it } from 'node:test';
+import { FliteSynthesizer } from '@app/engines';
+import { EchoDetector, EnvelopeBuilder, envelopeFormat, type EchoVerdict } from './echo-detector.js';
+
+const RATE = 16000;
+const CHUNK = 320; // 20 ms
+
+/** Streams `mic` (Int16 samples) into the detector in 20 ms chunks; returns the verdict after each chunk, by ms. */
+function run(detector: EchoDetector, mic: Int16Array, reply: Int16Array, fromMs = 0): { ms: number; verdict: EchoVerdict }[] {
+  detector.startReply({ codec: 'pcm', sampleRate: RATE });
+  // The reply is sent faster than real time: all of it at t = 0, in 100 ms chunks.
+  for (let i = 0; i < reply.length; i += 1600) detector.addReply(toBuffer(reply.subarray(i, i + 1600)), 0);
+  const verdicts: { ms: number; verdict: EchoVerdict }[] = [];
+  for (let i = 0; i + CHUNK <= mic.length; i += CHUNK) {
+    const ms = ((i + CHUNK) / RATE) * 1000;
+    detector.addMic(toBuffer(mic.subarray(i, i + CHUNK)), 'pcm_16000', ms);
+    if (ms >= fromMs) verdicts.push({ ms, verdict: detector.judge().verdict });
+  }
+  return verdicts;
+}
+
+function toBuffer(samples: Int16Array): Buffer {
+  return Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
+}
+
+/** `source` delayed by `delayMs` and scaled by `gain`, plus `extra` starting at `extraAtMs`. */
+function mix(length: number, source: Int16Array, delayMs: number, gain: number, extra?: { pcm: Int16Array; atMs: number }): Int16Array {
+  const out = new Int16Array(length);
+  const delay = (delayMs * RATE) / 1000;
+  for (let i = 0; i < length; i++) {
+    let sample = i >= delay && i - delay < source.length ? source[i - delay]! * gain : 0;
+    if (extra) {
+      const u = i - (extra.atMs * RATE) / 1000;
+      if (u >= 0 && u < extra.pcm.length) sample += extra.pcm[u]!;
+    }
+    out[i] = Math.max(-32768, Math.min(32767, Math.round(sample)));
+  }
+  return out;
+}
+
+describe('EchoDetector', () => {
+  const flite = new FliteSynthesizer({ threads: 1 });
+  let reply: Int16Array;
+  let user: Int16Array;
+  before(async () => {
+    reply = new Int16Array((await flite.synthesize({ text: 'Rome was founded in the eighth century before Christ, and its roads reached every corner of the empire.', voice: 'slt', sampleRate: RATE, speed: 1 })).pcm);
+    user = new Int16Array((await flite.synthesize({ text: 'what time is it now', voice: 'awb', sampleRate: RATE, speed: 1 })).pcm);
+  });
+  after(() => flite.close());
+
+  for (const [delayMs, gain] of [
+    [100, 1],
+    [400, 0.5],
+    [900, 0.25],
+  ] as const) {
+    it(`calls the reply delayed ${delayMs} ms at gain ${gain} echo, never the user`, () => {
+      const mic = mix(reply.length + (delayMs * RATE) / 1000, reply, delayMs, gain);
+      const verdicts = run(new EchoDetector(), mic, reply, delayMs + 300);
+      const users = verdicts.filter((v) => v.verdict === 'user');
+      assert.deepEqual(users, [], `user verdicts at ${users.map((v) => v.ms).join(', ')} ms`);
+      assert.ok(verdicts.filter((v) => v.verdict === 'echo').length > verdicts.length / 2, 'mostly judged echo');
+    });
+  }
+
+  it('calls another voice mixed into the echo the user, within 200 ms of its onset', () => {
+    const atMs = 1500;
+    const mic = mix(reply.length, reply, 200, 1, { pcm: user, atMs });
+    const verdicts = run(new EchoDetector(), mic, reply, 500);
+    
+    // flite starts with a short silence: the speech itself begins at its first loud sample.
+    const onsetMs = atMs + (user.findIndex((sample) => Math.abs(sample) > 1000) / RATE) * 1000;
+    assert.ok(!verdicts.some((v) => v.ms < onsetMs && v.verdict === 'user'), 'no user before the user speaks');
+    const first = verdicts.find((v) => v.ms >= onsetMs && v.verdict === 'user');
+    assert.ok(first && first.ms - onsetMs <= 200, `user first judged at ${first?.ms} ms (speech at ${onsetMs} ms)`);
+  });
+
+  it('calls the user the user when there is no echo at all (headphones)', () => {
+    // A quiet microphone while the reply plays (1.5 s) shows there is no echo path.
+    const mic = mix(RATE * 3, new Int16Array(0), 0, 0, { pcm: user, atMs: 1500 });
+    const verdicts = run(new EchoDetector(), mic, reply, 1500);
+    assert.ok(!verdicts.some((v) => v.verdict === 'echo'), `echo at ${verdicts.filter((v) => v.verdict === 'echo').map((v) => v.ms).join(', ')} ms`);
+    assert.ok(verdicts.some((v) => v.verdict === 'user'));
+  });
+
+  it('reports silence for a quiet microphone and unknown without reply audio', () => {
+    const detector = new EchoDetector();
+    detector.addMic(Buffer.alloc(CHUNK * 2 * 20), 'pcm_16000', 400);
+    assert.equal(detector.judge().verdict, 'silence');
+    detector.addMic(toBuffer(user.subarray(0, RATE / 2)), 'pcm_16000', 900);
+    assert.equal(detector.judge().verdict, 'unknown', 'speech but no reply known');
+    detector.startReply(undefined);
+    assert.equal(detector.judge().verdict, 'unknown', 'compressed reply audio');
+  });
+
+  it('keeps bounded histories', () => {
+    const detector = new EchoDetector({ maxReplyFrames: 50, maxMicFrames: 30 });
+    detector.startReply({ codec: 'pcm', sampleRate: RATE });
+    detector.addReply(toBuffer(reply), 0);
+    assert.equal(detector.replyFrames, 50);
+    for (let i = 0; i < 100; i++) detector.addMic(Buffer.alloc(CHUNK * 2), 'pcm_16000', i * 20);
+    assert.equal(detector.micFrames, 30);
+    // Past the tracked reply, it does not guess.
+    detector.addMic(toBuffer(user.subarray(0, RATE / 2)), 'pcm_16000', 5000);
+    assert.equal(detector.judge().verdict, 'unknown');
+  });
+
+  it('builds envelopes across odd chunk boundaries and from mu-law', () => {
+    const tone = new Int16Array(160).fill(1000);
+    const bytes = toBuffer(tone);
+    const whole = new EnvelopeBuilder('pcm', RATE).push(bytes);
+    const builder = new EnvelopeBuilder('pcm', RATE);
+    const split = [...builder.push(bytes.subarray(0, 3)), ...builder.push(bytes.subarray(3))];
+    assert.deepEqual(split, whole);
+    assert.equal(whole.length, 1);
+    assert.ok(Math.abs(whole[0]! - 60) < 0.01, `1000 LSB is 60 dB, got ${whole[0]}`);
+    // mu-law 0x80 decodes to +32124 (the largest positive step); 0xff is 0.
+    const ulaw = new EnvelopeBuilder('ulaw', 8000);
+    assert.equal(ulaw.push(Buffer.alloc(80, 0xff))[0], 26, 'mu-law zero is the floor');
+    assert.ok(ulaw.push(Buffer.alloc(80, 0x80))[0]! > 85);
+    assert.deepEqual(envelopeFormat('ulaw_8000'), { codec: 'ulaw', sampleRate: 8000 });
+    assert.equal(envelopeFormat('mp3_44100_128'), undefined);
+  });
+});

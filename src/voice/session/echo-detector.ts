@@ -1,0 +1,321 @@
+/**
+ * Acoustic echo / double-talk detector for barge-in without waiting for words.
+ *
+ * The session knows both signals: the reply audio it sent (the turn's chunks) and the microphone
+ * audio the client streams. Both become log-energy envelopes (dB per 10 ms frame, computed once per
+ * chunk). While a turn plays, the microphone's last WINDOW_FRAMES are compared with the reply's
+ * envelope at every lag from -LAG_SLACK_MS to MAX_LAG_MS (playback start, jitter buffer, acoustic
+ * delay): echo correlates strongly at some lag and its energy is explained by the reply scaled by
+ * the echo path's gain; a user talking over it adds energy the echo path cannot explain.
+ * Cost per judgement: WINDOW_FRAMES x lags (about 50 x 160), small fixed arrays.
+ */
+
+export type EchoVerdict =
+  /** The microphone is (nearly) quiet. */
+  | 'silence'
+  /** The microphone holds the reply coming back, and nothing more. */
+  | 'echo'
+  /** Speech that the reply's echo does not explain (the user, possibly over the echo). */
+  | 'user'
+  /** Not enough signal to tell (no reply audio known, a compressed reply format, too little mic audio). */
+  | 'unknown';
+
+export interface EchoJudgement {
+  verdict: EchoVerdict;
+  /** Best normalised cross-correlation of the envelopes (-1..1). */
+  correlation: number;
+  /** Lag of the best correlation: from sending a reply frame to hearing it in the microphone. */
+  lagMs: number;
+  /** Share of the recent loud microphone frames (or of their power) the echo path does not explain (0..1). */
+  unexplained: number;
+}
+
+export interface EchoDetectorLimits {
+  /** Reply frames kept per turn (10 ms each); later reply audio is not tracked. */
+  maxReplyFrames: number;
+  /** Microphone frames kept (10 ms each). */
+  maxMicFrames: number;
+}
+
+export const ECHO_DETECTOR_LIMITS: EchoDetectorLimits = { maxReplyFrames: 12_000, maxMicFrames: 100 };
+
+export const FRAME_MS = 10;
+/** Microphone span compared with the reply. */
+const WINDOW_FRAMES = 50;
+/** Recent span in which unexplained energy means the user is talking. */
+const RECENT_FRAMES = 20;
+const MIN_FRAMES = 20;
+/** From the reply frame's send time to the microphone hearing it (client buffer + room). */
+export const MAX_LAG_MS = 1500;
+const LAG_SLACK_MS = 50;
+/** Frames either side of the best lag that may explain a microphone frame. */
+const LAG_TOLERANCE = 2;
+const LAGS = (MAX_LAG_MS + LAG_SLACK_MS) / FRAME_MS + 1;
+/** A quiet microphone this long while the reply plays bounds the echo path's gain. */
+const QUIET_RUN_FRAMES = 100;
+/** Share of the recent microphone power beyond the echo prediction that means the user is talking. */
+const USER_POWER_SHARE = 0.3;
+/** Level floor (dB re 1 LSB of PCM16): quieter frames count as silence. */
+const FLOOR_DB = 26;
+/** Microphone frames this far above the floor are "loud". */
+const LOUD_DB = 14;
+/** Energy above the echo prediction by this much is not echo. */
+const EXCESS_DB = 6;
+const ECHO_CORRELATION = 0.5;
+const LEARN_CORRELATION = 0.8;
+const USER_SHARE = 0.35;
+
+export type EnvelopeCodec = 'pcm' | 'ulaw';
+
+const ULAW_TABLE = (() => {
+  const table = new Int16Array(256);
+  for (let i = 0; i < 256; i++) {
+    const u = ~i & 0xff;
+    const exponent = (u >> 4) & 7;
+    const magnitude = ((((u & 0x0f) << 3) + 0x84) << exponent) - 0x84;
+    table[i] = u & 0x80 ? -magnitude : magnitude;
+  }
+  return table;
+})();
+
+/** Turns audio chunks of one format into 10 ms log-energy frames (dB), carrying partial frames over. */
+export class EnvelopeBuilder {
+  private readonly frameSamples: number;
+  private readonly bytesPerSample: number;
+  private sum = 0;
+  private count = 0;
+  private odd?: number;
+
+  constructor(
+    private readonly codec: EnvelopeCodec,
+    sampleRate: number,
+  ) {
+    this.frameSamples = Math.max(1, Math.round((sampleRate * FRAME_MS) / 1000));
+    this.bytesPerSample = codec === 'pcm' ? 2 : 1;
+  }
+
+  /** The completed frames' levels in dB (10*log10 of the mean square, floored at FLOOR_DB). */
+  push(chunk: Buffer): number[] {
+    const frames: number[] = [];
+    const add = (sample: number) => {
+      this.sum += sample * sample;
+      if (++this.count === this.frameSamples) {
+        frames.push(toDb(this.sum / this.count));
+        this.sum = 0;
+        this.count = 0;
+      }
+    };
+    if (this.bytesPerSample === 1) {
+      for (let i = 0; i < chunk.length; i++) add(ULAW_TABLE[chunk[i]!]!);
+      return frames;
+    }
+    let i = 0;
+    if (this.odd !== undefined && chunk.length > 0) {
+      add(((chunk[0]! << 8) | this.odd) << 16 >> 16);
+      this.odd = undefined;
+      i = 1;
+    }
+    for (; i + 1 < chunk.length; i += 2) add(chunk.readInt16LE(i));
+    if (i < chunk.length) this.odd = chunk[i];
+    return frames;
+  }
+}
+
+function toDb(meanSquare: number): number {
+  return Math.max(FLOOR_DB, 10 * Math.log10(meanSquare + 1e-9));
+}
+
+/** Codec and rate of a format name such as `pcm_16000` or `ulaw_8000`; undefined for compressed formats. */
+export function envelopeFormat(name: string): { codec: EnvelopeCodec; sampleRate: number } | undefined {
+  const match = /^(pcm|ulaw)_(\d+)$/.exec(name);
+  return match ? { codec: match[1] as EnvelopeCodec, sampleRate: Number(match[2]) } : undefined;
+}
+
+/**
+ * One session's detector: the current turn's reply envelope (from its first audio) and a bounded
+ * history of the microphone's envelope, each frame stamped with the time it was heard.
+ */
+export class EchoDetector {
+  private reply?: { builder: EnvelopeBuilder; frames: Float32Array; length: number; startAt?: number };
+  private mic?: { builder: EnvelopeBuilder; format: string };
+  private readonly micDb: Float32Array;
+  private readonly micAt: Float64Array;
+  private micCount = 0;
+  private micEndAt?: number;
+  /** The echo path's gain in dB, learned from clear echo (kept across turns: same room, same speaker). */
+  private gainDb?: number;
+  /** Upper bound of the echo path's gain, from a quiet microphone while the reply played (headphones). */
+  private gainCeilingDb?: number;
+  /** Per lag: the loudest reply frame during the current run of quiet microphone frames. */
+  private readonly quietRunMax = new Float64Array(LAGS);
+  private quietRun = 0;
+
+  constructor(private readonly limits: EchoDetectorLimits = ECHO_DETECTOR_LIMITS) {
+    this.micDb = new Float32Array(limits.maxMicFrames);
+    this.micAt = new Float64Array(limits.maxMicFrames);
+  }
+
+  /** A new turn's reply audio begins; `format` undefined (compressed audio) disables judging until the next turn. */
+  startReply(format: { codec: EnvelopeCodec; sampleRate: number } | undefined): void {
+    this.reply = format ? { builder: new EnvelopeBuilder(format.codec, format.sampleRate), frames: new Float32Array(this.limits.maxReplyFrames), length: 0 } : undefined;
+  }
+
+  /** A reply chunk was sent at `at` (ms, performance.now()); the first one anchors the reply's timeline. */
+  addReply(chunk: Buffer, at: number): void {
+    const reply = this.reply;
+    if (!reply) return;
+    reply.startAt ??= at;
+    for (const db of reply.builder.push(chunk)) {
+      if (reply.length < reply.frames.length) reply.frames[reply.length++] = db;
+    }
+  }
+
+  /** Reply frames held (bounded by maxReplyFrames). */
+  get replyFrames(): number {
+    return this.reply?.length ?? 0;
+  }
+
+  /** Microphone frames held (bounded by maxMicFrames). */
+  get micFrames(): number {
+    return Math.min(this.micCount, this.limits.maxMicFrames);
+  }
+
+  /**
+   * Microphone audio arrived at `at`. Frames are stamped on an audio clock that follows real time:
+   * it re-anchors to the arrival time when audio comes faster than real time or after a gap.
+   */
+  addMic(chunk: Buffer, formatName: string, at: number): void {
+    if (this.mic?.format !== formatName) {
+      const format = envelopeFormat(formatName);
+      if (!format) return;
+      this.mic = { builder: new EnvelopeBuilder(format.codec, format.sampleRate), format: formatName };
+    }
+    const frames = this.mic.builder.push(chunk);
+    if (frames.length === 0) return;
+    const expectedEnd = (this.micEndAt ?? -Infinity) + frames.length * FRAME_MS;
+    const end = expectedEnd > at || at - expectedEnd > 300 ? at : expectedEnd;
+    this.micEndAt = end;
+    const size = this.limits.maxMicFrames;
+    frames.forEach((db, index) => {
+      const slot = this.micCount++ % size;
+      const frameAt = end - (frames.length - 1 - index) * FRAME_MS;
+      this.micDb[slot] = db;
+      this.micAt[slot] = frameAt;
+      this.noteQuiet(db, frameAt);
+    });
+  }
+
+  /** Tracks quiet microphone runs while the reply plays: no echo that loud can exist. */
+  private noteQuiet(db: number, at: number): void {
+    const reply = this.reply;
+    if (db >= FLOOR_DB + LOUD_DB || !reply || reply.startAt === undefined || reply.length === 0) {
+      this.quietRun = 0;
+      return;
+    }
+    if (this.quietRun === 0) this.quietRunMax.fill(FLOOR_DB);
+    this.quietRun++;
+    for (let l = 0; l < LAGS; l++) {
+      const index = Math.floor((at - reply.startAt) / FRAME_MS) - (l - LAG_SLACK_MS / FRAME_MS);
+      const e = index >= 0 && index < reply.length ? reply.frames[index]! : FLOOR_DB;
+      if (e > this.quietRunMax[l]!) this.quietRunMax[l] = e;
+    }
+    if (this.quietRun >= QUIET_RUN_FRAMES) {
+      let weakest = Infinity;
+      for (const e of this.quietRunMax) weakest = Math.min(weakest, e);
+      // Only a run over loud reply audio at every lag says something about the echo path.
+      if (weakest >= FLOOR_DB + LOUD_DB + 10) {
+        const ceiling = FLOOR_DB + LOUD_DB - weakest;
+        this.gainCeilingDb = Math.min(this.gainCeilingDb ?? Infinity, ceiling);
+      }
+    }
+  }
+
+  /** Is the microphone's recent audio the reply's echo, the user, or silence? */
+  judge(): EchoJudgement {
+    const none = (verdict: EchoVerdict): EchoJudgement => ({ verdict, correlation: 0, lagMs: 0, unexplained: 0 });
+    const reply = this.reply;
+    const count = Math.min(this.micCount, WINDOW_FRAMES, this.limits.maxMicFrames);
+    if (count < MIN_FRAMES) return none('unknown');
+    const size = this.limits.maxMicFrames;
+    const mic = new Float64Array(count);
+    const at = new Float64Array(count);
+    for (let i = 0; i < count; i++) {
+      const slot = (this.micCount - count + i) % size;
+      mic[i] = this.micDb[slot]!;
+      at[i] = this.micAt[slot]!;
+    }
+    const recent = Math.min(RECENT_FRAMES, count);
+    let loud = 0;
+    for (let i = count - recent; i < count; i++) if (mic[i]! >= FLOOR_DB + LOUD_DB) loud++;
+    if (loud === 0) return none('silence');
+    if (!reply || reply.startAt === undefined) return none('unknown');
+    const startAt = reply.startAt;
+    const replyAt = (i: number, lag: number): number => {
+      const index = Math.floor((at[i]! - startAt - lag * FRAME_MS) / FRAME_MS);
+      return index >= 0 && index < reply.length ? reply.frames[index]! : FLOOR_DB;
+    };
+    // Past the tracked reply (beyond the frame limit): cannot tell.
+    if (reply.length === reply.frames.length && (at[count - 1]! - startAt) / FRAME_MS - MAX_LAG_MS / FRAME_MS > reply.length) return none('unknown');
+    const micMean = mean(mic);
+    const micDev = deviation(mic, micMean);
+    let best = { correlation: -1, lag: 0 };
+    const echo = new Float64Array(count);
+    for (let lag = -LAG_SLACK_MS / FRAME_MS; lag <= MAX_LAG_MS / FRAME_MS; lag++) {
+      for (let i = 0; i < count; i++) echo[i] = replyAt(i, lag);
+      const echoMean = mean(echo);
+      const echoDev = deviation(echo, echoMean);
+      if (echoDev < 1e-6 || micDev < 1e-6) continue;
+      let product = 0;
+      for (let i = 0; i < count; i++) product += (mic[i]! - micMean) * (echo[i]! - echoMean);
+      const correlation = product / (micDev * echoDev);
+      if (correlation > best.correlation) best = { correlation, lag };
+    }
+    if (best.correlation === -1) best.correlation = 0;
+    // The echo path's gain at the best lag: a low percentile of mic - reply where the reply is loud
+    // (user speech only ever adds energy), capped by the gain learned from clear echo.
+    const differences: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const e = replyAt(i, best.lag);
+      if (e >= FLOOR_DB + LOUD_DB) differences.push(mic[i]! - e);
+    }
+    differences.sort((a, b) => a - b);
+    const windowGain = differences.length >= 5 ? differences[Math.floor(differences.length * 0.25)]! : undefined;
+    let gain = windowGain ?? this.gainDb ?? 0;
+    if (this.gainDb !== undefined) gain = Math.min(gain, this.gainDb + 3);
+    if (this.gainCeilingDb !== undefined) gain = Math.min(gain, this.gainCeilingDb);
+    let unexplained = 0;
+    let power = 0;
+    let excess = 0;
+    for (let i = count - recent; i < count; i++) {
+      const m = mic[i]!;
+      if (m < FLOOR_DB + LOUD_DB) continue;
+      // The echo may be off by a frame or two (frame phase, network and timer jitter): the loudest neighbour explains it.
+      let nearest = FLOOR_DB;
+      for (let d = -LAG_TOLERANCE; d <= LAG_TOLERANCE; d++) nearest = Math.max(nearest, replyAt(i, best.lag + d));
+      const predicted = nearest + gain;
+      if (m > predicted + EXCESS_DB) unexplained++;
+      const micPower = 10 ** ((m - 60) / 10);
+      power += micPower;
+      excess += Math.max(0, micPower - 10 ** ((predicted + 1 - 60) / 10));
+    }
+    const share = unexplained / loud;
+    const powerShare = power > 0 ? excess / power : 0;
+    const verdict: EchoVerdict = best.correlation >= ECHO_CORRELATION && share < USER_SHARE && powerShare < USER_POWER_SHARE ? 'echo' : 'user';
+    if (verdict === 'echo' && best.correlation >= LEARN_CORRELATION && windowGain !== undefined) {
+      this.gainDb = this.gainDb === undefined ? windowGain : 0.8 * this.gainDb + 0.2 * windowGain;
+    }
+    return { verdict, correlation: best.correlation, lagMs: best.lag * FRAME_MS, unexplained: Math.max(share, powerShare) };
+  }
+}
+
+function mean(values: Float64Array): number {
+  let sum = 0;
+  for (const value of values) sum += value;
+  return sum / values.length;
+}
+
+function deviation(values: Float64Array, average: number): number {
+  let sum = 0;
+  for (const value of values) sum += (value - average) ** 2;
+  return Math.sqrt(sum);
+}

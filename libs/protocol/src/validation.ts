@@ -86,14 +86,15 @@ function closest(name: string, known: readonly string[]): string | undefined {
   if (exact) return exact;
   let best: { name: string; distance: number } | undefined;
   for (const candidate of known) {
-    const distance = editDistance(squash(name), squash(candidate));
+    const [a, b] = [squash(name), squash(candidate)];
+    const distance = Math.abs(a.length - b.length) > 2 || a.length > 64 || b.length > 64 ? 99 : editDistance(a, b);
     if (distance <= 2 && (!best || distance < best.distance)) best = { name: candidate, distance };
   }
   return best?.name;
 }
 
-function editDistance(a: string, b: string): number {
-  if (Math.abs(a.length - b.length) > 2 || a.length > 64 || b.length > 64) return 99;
+/** Levenshtein distance (insertions, deletions, substitutions), O(a x b): callers keep the strings short. */
+export function editDistance(a: string, b: string): number {
   let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
   for (let i = 1; i <= a.length; i++) {
     const current = [i];

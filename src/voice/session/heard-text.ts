@@ -4,6 +4,7 @@
  * without alignment one for the whole text. Within a mark, time is shared out by characters.
  */
 import type { TextMark } from '../../tts/tts-provider.js';
+import { editDistance } from '@app/protocol';
 
 export type { TextMark };
 
@@ -138,16 +139,4 @@ function soundex(word: string): string {
     last = digit;
   }
   return code.padEnd(4, '0').slice(0, 4);
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j]! + 1, current[j - 1]! + 1, previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length]!;
 }

@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
 import { freePort, RedisServer, VoiceTestClient } from '@app/testing';
 import type { ServerEvent } from '@app/protocol';
-import { NginxServer } from './utils/nginx.js';
+import { NGINX_BINARY, NginxServer } from './utils/nginx.js';
 
 const root = new URL('../../', import.meta.url);
 /** Several sentences: each is synthesised on its own, so the reply takes a while to stream. */
@@ -95,7 +95,7 @@ describe('two replicas behind nginx, one drained mid-turn', () => {
   let b: Replica;
   let nginx: NginxServer;
   let url: string;
-  const nginxInstalled = !spawnSync('nginx', ['-v']).error;
+  const nginxInstalled = !spawnSync(NGINX_BINARY, ['-v']).error;
 
   before(async () => {
     if (!nginxInstalled) return;

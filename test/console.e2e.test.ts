@@ -58,11 +58,15 @@ async function until(session: BrowserSession, what: string, predicate: (s: Conso
   }
 }
 
-/** Opens /test, connects and sends the prefilled session.configure (after `edit`, if given). */
-async function openConfigured(session: BrowserSession, testApp: TestApp, edit?: (configure: Record<string, unknown>) => void): Promise<ConsoleState> {
+/**
+ * Opens /test, connects and sends the prefilled session.configure (after `edit`, if given). With
+ * `standInUrl` the console connects there instead (a stand-in server, which starts no recognition).
+ */
+async function openConfigured(session: BrowserSession, testApp: TestApp, edit?: (configure: Record<string, unknown>) => void, standInUrl?: string): Promise<ConsoleState> {
   const { page } = session;
   await page.goto(`${testApp.httpUrl}/test`);
   await page.waitForFunction(() => (document.getElementById('configure') as HTMLTextAreaElement).value.includes('session.configure'));
+  if (standInUrl) await page.fill('#ws-url', standInUrl);
   await page.click('#connect');
   await until(session, 'connected', (s) => s.connection === 'connected');
   if (edit) {
@@ -71,7 +75,7 @@ async function openConfigured(session: BrowserSession, testApp: TestApp, edit?: 
     await page.fill('#configure', JSON.stringify(configure, null, 2));
   }
   await page.click('#send-configure');
-  return until(session, 'configured', (s) => s.connection === 'configured' && (!testApp.sttAvailable || s.stt !== undefined));
+  return until(session, 'configured', (s) => s.connection === 'configured' && (standInUrl !== undefined || !testApp.sttAvailable || s.stt !== undefined));
 }
 
 /** A mono 16-bit WAV of `pcm` (PCM16 at `rate`) in `dir` with silence around it, for the fake microphone. */
@@ -200,13 +204,7 @@ describe('browser console at /test, in Chromium', () => {
     const session = await openChromium();
     try {
       const { page } = session;
-      await page.goto(`${testApp.httpUrl}/test`);
-      await page.waitForFunction(() => (document.getElementById('configure') as HTMLTextAreaElement).value.length > 0);
-      await page.fill('#ws-url', server.url);
-      await page.click('#connect');
-      await until(session, 'connected', (s) => s.connection === 'connected');
-      await page.click('#send-configure');
-      await until(session, 'configured', (s) => s.connection === 'configured');
+      await openConfigured(session, testApp, undefined, server.url);
       await page.fill('#prompt', 'hello');
       await page.click('#send-prompt');
       const played = await until(session, 'mp3 scheduled', (s) => s.playback.blobs === 1);
@@ -254,13 +252,7 @@ describe('browser console at /test, in Chromium', () => {
     const session = await openChromium();
     try {
       const { page } = session;
-      await page.goto(`${testApp.httpUrl}/test`);
-      await page.waitForFunction(() => (document.getElementById('configure') as HTMLTextAreaElement).value.length > 0);
-      await page.fill('#ws-url', server.url);
-      await page.click('#connect');
-      await until(session, 'connected', (s) => s.connection === 'connected');
-      await page.click('#send-configure');
-      await until(session, 'configured', (s) => s.connection === 'configured');
+      await openConfigured(session, testApp, undefined, server.url);
       await page.fill('#prompt', 'tell me a story');
       await page.click('#send-prompt');
       const growing = await until(session, 'reply growing', (s) => s.turns[0]?.replyText === 'Once upon a time there ');

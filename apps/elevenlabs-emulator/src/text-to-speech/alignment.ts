@@ -27,6 +27,9 @@ export interface Alignment {
 export interface TimedPiece {
   audio: Buffer;
   alignment: Alignment;
+  /** Where the piece's audio starts in the request's audio, and how long it lasts, in seconds. */
+  startSeconds: number;
+  seconds: number;
 }
 
 /** Longest audio of one line (raw formats; an MP3 unit goes whole, as its frames were encoded together). */
@@ -132,7 +135,8 @@ export async function* timedPieces(units: AsyncIterable<SpokenUnit>, text: strin
       const taken = [];
       while (next < chars.length && (chars[next]!.startMs < endMs || i === cuts.length - 1)) taken.push(chars[next++]!);
       if (last) yield last;
-      last = { audio: unit.audio.subarray(from, to), alignment: alignmentOf(taken) };
+      const startMs = atMs + (unitMs * from) / unit.audio.length;
+      last = { audio: unit.audio.subarray(from, to), alignment: alignmentOf(taken), startSeconds: startMs / 1000, seconds: (endMs - startMs) / 1000 };
     }
     atMs += unitMs;
   }
@@ -160,11 +164,11 @@ export function truncatePiece(piece: TimedPiece, bytes: number): TimedPiece {
   const { alignment } = piece;
   const fraction = piece.audio.length > 0 ? bytes / piece.audio.length : 0;
   const starts = alignment.character_start_times_seconds;
-  const from = starts[0] ?? 0;
-  const to = alignment.character_end_times_seconds.at(-1) ?? from;
-  const cut = from + (to - from) * fraction;
+  const cut = piece.startSeconds + piece.seconds * fraction;
   const keep = starts.filter((s) => s < cut).length;
   return {
+    ...piece,
+    seconds: piece.seconds * fraction,
     audio: piece.audio.subarray(0, bytes),
     alignment: {
       characters: alignment.characters.slice(0, keep),

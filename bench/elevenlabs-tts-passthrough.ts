@@ -1,6 +1,7 @@
 /**
  * The gateway's TTS pass-through overhead on the ElevenLabs path: the time from the emulator writing
- * the first audio byte of a `POST /v1/text-to-speech/{voice_id}/stream` response to the WebSocket
+ * the first audio byte of a `POST /v1/text-to-speech/{voice_id}/stream` response (`.../stream/with-timestamps`
+ * with the default ELEVENLABS_TTS_TIMESTAMPS=true, so the base64/JSON decoding is included) to the WebSocket
  * client receiving the turn's first `assistant.audio.chunk`, per chunk as well, and the whole turn
  * (text.prompt -> first chunk) for context; median, p95, p99, min, max at each concurrency level
  * and output format.

@@ -84,6 +84,8 @@ const service = await startService({
   ELEVENLABS_TTS_TIMEOUT_MS: '120000',
   STT_WORKERS: '1',
   TTS_WORKERS: '1',
+  // ELEVENLABS_TTS_TIMESTAMPS=false in this process's environment measures the plain /stream route.
+  ...(process.env['ELEVENLABS_TTS_TIMESTAMPS'] ? { ELEVENLABS_TTS_TIMESTAMPS: process.env['ELEVENLABS_TTS_TIMESTAMPS'] } : {}),
 });
 
 /** What one measured turn yields, in ms. */

@@ -155,7 +155,8 @@ export class ElevenLabsTtsProvider implements TtsProvider {
       marks.release(bytes * msPerByte);
       yield audio;
     }
-    marks.finish(bytes * msPerByte);
+    // No audio, nothing heard: an alignment without audio places no words.
+    if (bytes > 0) marks.finish(bytes * msPerByte);
     return bytes;
   }
 

@@ -1,6 +1,7 @@
 /**
  * The gateway's TTS pass-through overhead on the ElevenLabs path: the time from the emulator writing
- * the first audio byte of a `POST /v1/text-to-speech/{voice_id}/stream` response to the WebSocket
+ * the first audio byte of a `POST /v1/text-to-speech/{voice_id}/stream` response (`.../stream/with-timestamps`
+ * with the default ELEVENLABS_TTS_TIMESTAMPS=true, so the base64/JSON decoding is included) to the WebSocket
  * client receiving the turn's first `assistant.audio.chunk`, per chunk as well, and the whole turn
  * (text.prompt -> first chunk) for context; median, p95, p99, min, max at each concurrency level
  * and output format.
@@ -83,6 +84,8 @@ const service = await startService({
   ELEVENLABS_TTS_TIMEOUT_MS: '120000',
   STT_WORKERS: '1',
   TTS_WORKERS: '1',
+  // ELEVENLABS_TTS_TIMESTAMPS=false in this process's environment measures the plain /stream route.
+  ...(process.env['ELEVENLABS_TTS_TIMESTAMPS'] ? { ELEVENLABS_TTS_TIMESTAMPS: process.env['ELEVENLABS_TTS_TIMESTAMPS'] } : {}),
 });
 
 /** What one measured turn yields, in ms. */

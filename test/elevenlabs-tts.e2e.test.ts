@@ -64,7 +64,7 @@ describe('ElevenLabs TTS against the emulator', () => {
 
     const [request] = stack.emulator.requests;
     assert.equal(stack.emulator.requests.length, 1);
-    assert.equal(request!.path, `/v1/text-to-speech/${VOICE_ID}/stream`);
+    assert.equal(request!.path, `/v1/text-to-speech/${VOICE_ID}/stream/with-timestamps`);
     assert.deepEqual(request!.query, { output_format: 'pcm_24000' });
     assert.deepEqual(request!.body, { text: localReply(PROMPT), model_id: 'eleven_flash_v2_5', voice_settings: settings });
     assert.equal(request!.apiKey, CANARY_KEY);
@@ -90,7 +90,7 @@ describe('ElevenLabs TTS against the emulator', () => {
   it('maps local voice and model ids to the ElevenLabs defaults', async () => {
     await turn({ tts: { voice_id: 'slt', model_id: 'flite', output_format: 'ulaw_8000' } }, 'hello', (e) => e.type === 'assistant.audio.end' || failed(e));
     const [request] = stack.emulator.requests;
-    assert.equal(request!.path, `/v1/text-to-speech/${VOICE_ID}/stream`);
+    assert.equal(request!.path, `/v1/text-to-speech/${VOICE_ID}/stream/with-timestamps`);
     assert.equal((request!.body as { model_id: string }).model_id, 'eleven_flash_v2_5');
   });
 

@@ -40,6 +40,8 @@ export interface AppConfig {
     baseUrl: string;
     /** Longest wait for TTS audio to start or continue before an attempt counts as failed. */
     ttsTimeoutMs: number;
+    /** Speak through `/stream/with-timestamps` and mark words by their character timings. */
+    ttsTimestamps: boolean;
   };
   tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number };
   stt: { workers: number; localModelDir: string };
@@ -113,6 +115,7 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       voiceId: env.ELEVENLABS_VOICE_ID,
       baseUrl: env.ELEVENLABS_BASE_URL.replace(/\/+$/, ''),
       ttsTimeoutMs: env.ELEVENLABS_TTS_TIMEOUT_MS,
+      ttsTimestamps: env.ELEVENLABS_TTS_TIMESTAMPS,
     },
     tts: {
       localVoice: env.LOCAL_TTS_VOICE as FliteVoice,

@@ -128,6 +128,10 @@ export class EnvironmentVariables {
   @Transform(toInt) @Max(120_000) @Min(500) @IsInt()
   ELEVENLABS_TTS_TIMEOUT_MS = 10_000;
 
+  /** TTS through `/stream/with-timestamps`: character timings cut heard text at the word reached. */
+  @Transform(toBool) @IsBoolean()
+  ELEVENLABS_TTS_TIMESTAMPS = true;
+
   // --- embedded TTS ---
   @IsIn(FLITE_VOICES)
   LOCAL_TTS_VOICE = 'slt';

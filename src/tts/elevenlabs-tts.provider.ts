@@ -6,6 +6,7 @@ import { parseAudioFormat, TTS_OUTPUT_FORMATS, VoiceError, type AudioFormat, typ
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
 import { MetricsService } from '../metrics/metrics.service.js';
 import { audioBytesPerSecond, type EffectiveTtsConfig, type TextMarkListener, type TtsAudio, type TtsProvider, type TtsText, type TtsProviderInfo, type VoiceSettings } from './tts-provider.js';
+import { AlignedMarks, timestampedChunks, TimestampsFormatError, type TimestampedChunk } from './elevenlabs-timestamps.js';
 
 const MODEL_ID = 'eleven_flash_v2_5';
 /** Retries after the first attempt, for 429s, 5xx, timeouts and lost connections before any audio. */
@@ -15,6 +16,8 @@ const RETRY_BUDGET_MS = 5000;
 const BACKOFF_BASE_MS = 300;
 /** An upstream error code worth naming in messages (`voice_not_found`, `quota_exceeded`...). */
 const UPSTREAM_CODE = /^[a-z0-9_+]{1,64}$/i;
+/** Most of an error response's body read (it is JSON of a few hundred bytes). */
+const MAX_ERROR_BODY_BYTES = 64 * 1024;
 
 /** Why an attempt failed, phrased for users and logs: no key, URL or upstream body. */
 interface AttemptFailure {
@@ -30,6 +33,13 @@ interface AttemptFailure {
  * ElevenLabs TTS over HTTP streaming (`POST /v1/text-to-speech/{voice_id}/stream`), available when
  * ELEVENLABS_API_KEY is set. Audio bytes go to the session as they arrive; MP3 is `streaming: false`,
  * so the session sends it as one `assistant.audio` blob, as the contract delivers compressed audio.
+ *
+ * With ELEVENLABS_TTS_TIMESTAMPS (the default) it calls `.../stream/with-timestamps` instead: the
+ * same audio, base64 in newline-delimited JSON beside each character's start and end time, which
+ * become word marks (elevenlabs-timestamps.ts), so heard text is cut at the word the listener
+ * reached. That route is requested with fetch, not the SDK: the SDK's line reader has no size bound
+ * and drops a last line without a newline. Errors are wrapped in ElevenLabsError, so both routes
+ * share one retry policy.
  *
  * It uses the official SDK (`textToSpeech.stream`): it takes a custom base URL (the emulator), passes
  * the turn's AbortSignal to fetch, and returns the response body stream unbuffered. The SDK's own
@@ -120,14 +130,8 @@ export class ElevenLabsTtsProvider implements TtsProvider {
         signal.throwIfAborted();
         if (!/[\p{L}\p{N}]/u.test(text)) continue;
         const context = { previousText: spoken.slice(-1000) || undefined, nextText: queue[0] };
-        let bytes = 0;
-        for await (const piece of this.stream(text, config, signal, context)) {
-          bytes += piece.length;
-          yield piece;
-        }
-        const endMs = startMs + (bytes * 1000) / audioBytesPerSecond(format);
-        if (bytes > 0) onMark?.({ text, startMs, endMs });
-        startMs = endMs;
+        const bytes = yield* this.marked(this.stream(text, config, signal, context), text, format, onMark, startMs);
+        startMs += (bytes * 1000) / audioBytesPerSecond(format);
         spoken = spoken ? `${spoken} ${text}` : text;
       }
     } finally {
@@ -135,22 +139,37 @@ export class ElevenLabsTtsProvider implements TtsProvider {
     }
   }
 
-  /** One mark for the whole request's text, spanning its audio (known once the audio is complete). */
-  private async *marked(audio: AsyncIterable<Buffer>, text: string, format: AudioFormat, onMark?: TextMarkListener, startMs = 0): AsyncGenerator<Buffer> {
+  /**
+   * The request's audio, placing its text at `startMs` on the reply's timeline: a mark per aligned
+   * word once its audio arrived, and one mark spanning the audio for text without alignment (all of
+   * it on the plain route, known once the audio is complete). Returns the audio's length in bytes.
+   */
+  private async *marked(chunks: AsyncIterable<TimestampedChunk>, text: string, format: AudioFormat, onMark?: TextMarkListener, startMs = 0): AsyncGenerator<Buffer, number> {
+    const marks = new AlignedMarks(text, startMs, onMark);
+    const msPerByte = 1000 / audioBytesPerSecond(format);
     let bytes = 0;
-    for await (const piece of audio) {
-      bytes += piece.length;
-      yield piece;
+    for await (const { audio, alignment } of chunks) {
+      if (alignment) marks.add(alignment, bytes * msPerByte);
+      if (audio.length === 0) continue;
+      bytes += audio.length;
+      marks.release(bytes * msPerByte);
+      yield audio;
     }
-    if (bytes > 0) onMark?.({ text, startMs, endMs: startMs + (bytes * 1000) / audioBytesPerSecond(format) });
+    // No audio, nothing heard: an alignment without audio places no words.
+    if (bytes > 0) marks.finish(bytes * msPerByte);
+    return bytes;
   }
 
+  /**
+   * One request's audio (and, on the timestamps route, its alignment), retried until the first chunk
+   * arrives.
+   */
   private async *stream(
     text: string,
     config: EffectiveTtsConfig,
     signal: AbortSignal,
     context: { previousText?: string; nextText?: string } = {},
-  ): AsyncGenerator<Buffer> {
+  ): AsyncGenerator<TimestampedChunk> {
     const client = this.client;
     if (!client) throw new VoiceError('provider_unavailable', 'The ElevenLabs TTS is not configured on this server.');
     const request: ElevenLabs.StreamTextToSpeechRequest = {
@@ -160,6 +179,10 @@ export class ElevenLabsTtsProvider implements TtsProvider {
       modelId: config.model_id,
       outputFormat: config.output_format as ElevenLabs.TextToSpeechStreamRequestOutputFormat,
       voiceSettings: sdkVoiceSettings(config.voice_settings),
+    };
+    const open = async (abortSignal: AbortSignal): Promise<AsyncIterable<TimestampedChunk>> => {
+      if (this.config.elevenlabs.ttsTimestamps) return timestampedChunks(await this.openWithTimestamps(config, request, abortSignal));
+      return audioOnly(await client.textToSpeech.stream(config.voice_id, request, { abortSignal }));
     };
     const timeoutMs = this.config.elevenlabs.ttsTimeoutMs;
     const started = performance.now();
@@ -171,11 +194,11 @@ export class ElevenLabsTtsProvider implements TtsProvider {
       let watchdog = arm();
       let received = false;
       try {
-        const body = await client.textToSpeech.stream(config.voice_id, request, { abortSignal: AbortSignal.any([signal, stalled.signal]) });
-        for await (const piece of body) {
+        const chunks = await open(AbortSignal.any([signal, stalled.signal]));
+        for await (const chunk of chunks) {
           clearTimeout(watchdog);
           received = true;
-          yield Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength);
+          yield chunk;
           watchdog = arm();
         }
         return;
@@ -195,6 +218,57 @@ export class ElevenLabsTtsProvider implements TtsProvider {
       }
     }
   }
+
+  /**
+   * `POST .../stream/with-timestamps` with the body the SDK sends to `/stream` (snake_case). A
+   * non-2xx answer becomes the ElevenLabsError the SDK would throw, so it is retried or not alike.
+   */
+  private async openWithTimestamps(config: EffectiveTtsConfig, request: ElevenLabs.StreamTextToSpeechRequest, signal: AbortSignal): Promise<AsyncIterable<Uint8Array>> {
+    const { apiKey, baseUrl } = this.config.elevenlabs;
+    const url = `${baseUrl}/v1/text-to-speech/${encodeURIComponent(config.voice_id)}/stream/with-timestamps?output_format=${encodeURIComponent(config.output_format)}`;
+    const body = {
+      text: request.text,
+      model_id: request.modelId,
+      ...(request.previousText ? { previous_text: request.previousText } : {}),
+      ...(request.nextText ? { next_text: request.nextText } : {}),
+      ...(Object.keys(config.voice_settings).length > 0 ? { voice_settings: config.voice_settings } : {}),
+    };
+    const response = await fetch(url, {
+      method: 'POST',
+      headers: { 'xi-api-key': apiKey ?? '', 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(body),
+      signal,
+    });
+    const rawResponse = { headers: response.headers, redirected: response.redirected, status: response.status, statusText: response.statusText, type: response.type, url: response.url };
+    if (!response.ok || !response.body) {
+      const text = await boundedText(response, MAX_ERROR_BODY_BYTES);
+      let parsed: unknown = text;
+      try {
+        parsed = JSON.parse(text);
+      } catch {
+        // not JSON: kept as text, as the SDK does
+      }
+      throw new ElevenLabsError({ message: `HTTP ${response.status}`, statusCode: response.status, body: parsed, rawResponse });
+    }
+    return response.body;
+  }
+}
+
+async function* audioOnly(body: AsyncIterable<Uint8Array>): AsyncGenerator<TimestampedChunk> {
+  for await (const piece of body) yield { audio: Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength) };
+}
+
+/** The start of a response body as text, reading no more than `maxBytes`. */
+async function boundedText(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return '';
+  const parts: Buffer[] = [];
+  let size = 0;
+  for await (const piece of response.body) {
+    parts.push(Buffer.from(piece.buffer, piece.byteOffset, piece.byteLength));
+    size += piece.byteLength;
+    if (size >= maxBytes) break;
+  }
+  return Buffer.concat(parts).subarray(0, maxBytes).toString('utf8');
 }
 
 function sdkVoiceSettings(settings: VoiceSettings): ElevenLabs.VoiceSettings | undefined {
@@ -217,6 +291,9 @@ function retryDelay(failure: AttemptFailure, attempt: number, elapsedMs: number)
 
 function describeFailure(error: unknown, stalled: boolean, timeoutMs: number): AttemptFailure {
   if (stalled) return { message: 'ElevenLabs sent no audio in time', cause: `no audio for ${timeoutMs} ms`, retryable: true };
+  if (error instanceof TimestampsFormatError) {
+    return { message: `ElevenLabs sent a response this server cannot read (${error.message})`, cause: `unreadable with-timestamps body: ${error.message}`, retryable: false };
+  }
   if (!(error instanceof ElevenLabsError) || error.statusCode === undefined) {
     return { message: 'The connection to ElevenLabs failed', cause: 'connection failed or was cut', retryable: true };
   }

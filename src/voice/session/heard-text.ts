@@ -1,7 +1,8 @@
 /**
  * Where the reply's words are on its audio timeline, and what the user heard of it. Marks come from
- * the TTS: flite gives one per synthesised unit (a sentence, timed by its audio length), ElevenLabs
- * without alignment one for the whole text. Within a mark, time is shared out by characters.
+ * the TTS: flite gives one per synthesised unit (a sentence, timed by its audio length); ElevenLabs
+ * one per word from its character alignment (with-timestamps), or one per request without it.
+ * Within a mark, time is shared out by characters.
  */
 import type { TextMark } from '../../tts/tts-provider.js';
 import { editDistance } from '@app/protocol';

@@ -3,8 +3,9 @@ import { Inject, Injectable, type OnApplicationShutdown, type OnModuleInit } fro
 import alawmulaw from 'alawmulaw';
 import { Piscina } from 'piscina';
 import { pcm16Samples } from '@app/audio';
-import { FliteSynthesizer, isFliteVoice, type FliteVoice } from '@app/engines';
+import { FliteSynthesizer, isFliteVoice, splitSentences, type FliteVoice } from '@app/engines';
 import type { EmulatedFormat } from '../output-formats.js';
+import { silentEdges, type SpokenUnit } from '../text-to-speech/alignment.js';
 import type { Mp3Job } from './mp3.worker.js';
 
 /** flite voices that stand in for ElevenLabs voice ids (the 16 kHz ones). */
@@ -45,22 +46,27 @@ export class EmulatorSpeech implements OnModuleInit, OnApplicationShutdown {
   }
 
   async *speak(text: string, voiceId: string, speed: number, format: EmulatedFormat, signal: AbortSignal): AsyncGenerator<Buffer> {
+    for await (const unit of this.speakUnits(text, voiceId, speed, format, signal)) yield unit.audio;
+  }
+
+  /** As `speak`, with each unit's text, length and silent edges (for the with-timestamps route). */
+  async *speakUnits(text: string, voiceId: string, speed: number, format: EmulatedFormat, signal: AbortSignal): AsyncGenerator<SpokenUnit> {
     const voice = { voice: emulatorVoiceFor(voiceId), sampleRate: format.sampleRate, speed };
-    for await (const pcm of this.flite.speak(text, voice, signal)) {
-      switch (format.codec) {
-        case 'pcm':
-          yield pcm;
-          break;
-        case 'ulaw':
-          yield Buffer.from(alawmulaw.mulaw.encode(pcm16Samples(pcm)));
-          break;
-        case 'alaw':
-          yield Buffer.from(alawmulaw.alaw.encode(pcm16Samples(pcm)));
-          break;
-        case 'mp3':
-          yield Buffer.from(await this.mp3.run({ pcm, sampleRate: format.sampleRate, kbps: format.kbps }));
-          break;
-      }
+    for await (const { text: unitText, pcm } of this.flite.speakUnits(splitSentences(text), voice, signal)) {
+      yield { text: unitText, audio: await this.encode(pcm, format), samples: pcm.length >> 1, ...silentEdges(pcm) };
+    }
+  }
+
+  private async encode(pcm: Buffer, format: EmulatedFormat): Promise<Buffer> {
+    switch (format.codec) {
+      case 'pcm':
+        return pcm;
+      case 'ulaw':
+        return Buffer.from(alawmulaw.mulaw.encode(pcm16Samples(pcm)));
+      case 'alaw':
+        return Buffer.from(alawmulaw.alaw.encode(pcm16Samples(pcm)));
+      case 'mp3':
+        return Buffer.from(await this.mp3.run({ pcm, sampleRate: format.sampleRate, kbps: format.kbps }));
     }
   }
 }

@@ -9,9 +9,14 @@ import { splitSentences } from '@app/engines';
 import { DEFAULT_OUTPUT_FORMAT, EMULATED_FORMATS, type EmulatedFormat } from '../output-formats.js';
 import { EmulatorSpeech } from '../speech/emulator-speech.js';
 import type { UpstreamErrorDetail } from '../upstream-errors.js';
+import { timedPieces, timestampsLine, truncatePiece, type SpokenUnit, type TimedPiece } from './alignment.js';
 import { parseTextToSpeechRequest } from './text-to-speech.dto.js';
 
-/** `POST /v1/text-to-speech/{voice_id}/stream`: chunked audio, sentence by sentence, as ElevenLabs streams it. */
+/**
+ * `POST /v1/text-to-speech/{voice_id}/stream`: chunked audio, sentence by sentence, as ElevenLabs
+ * streams it; `.../stream/with-timestamps`: the same audio as newline-delimited JSON, base64 beside
+ * each character's start and end time (alignment.ts). Both answer the same faults.
+ */
 @Controller('v1/text-to-speech')
 @UseGuards(ApiKeyGuard)
 export class TextToSpeechController {
@@ -27,6 +32,20 @@ export class TextToSpeechController {
     @Body() rawBody: unknown,
     @Res() res: Response,
   ): Promise<void> {
+    await this.respond(voiceId, rawQuery, rawBody, res, false);
+  }
+
+  @Post(':voice_id/stream/with-timestamps')
+  async streamWithTimestamps(
+    @Param('voice_id') voiceId: string,
+    @Query() rawQuery: unknown,
+    @Body() rawBody: unknown,
+    @Res() res: Response,
+  ): Promise<void> {
+    await this.respond(voiceId, rawQuery, rawBody, res, true);
+  }
+
+  private async respond(voiceId: string, rawQuery: unknown, rawBody: unknown, res: Response, timestamps: boolean): Promise<void> {
     const { query, body } = parseTextToSpeechRequest(rawQuery, rawBody);
     const failure = this.plannedFailure(body.text);
     if (failure) {
@@ -45,7 +64,7 @@ export class TextToSpeechController {
     try {
       await sleep(faults.firstByteDelayMs, undefined, { signal: client.signal });
       res.writeHead(HttpStatus.OK, {
-        'content-type': format.contentType,
+        'content-type': timestamps ? 'application/json' : format.contentType,
         'request-id': randomUUID().replaceAll('-', ''),
         'history-item-id': randomUUID().replaceAll('-', '').slice(0, 20),
         'character-cost': String(body.text.length),
@@ -56,10 +75,16 @@ export class TextToSpeechController {
       res.flushHeaders();
       // A stalled upstream keeps the request open and silent until the client gives up.
       if (faults.stall) return;
-      const speech = this.state.ttsSpeech === 'silence' && format.codec !== 'mp3' ? silentSpeech(body.text, format) : this.speech.speak(body.text, voiceId, body.voice_settings?.speed ?? 1, format, client.signal);
-      const audio = paced(speech, faults.chunkDelayMs, client.signal, faults.dropAfterBytes);
+      const units = this.state.ttsSpeech === 'silence' && format.codec !== 'mp3' ? silentUnits(body.text, format) : this.speech.speakUnits(body.text, voiceId, body.voice_settings?.speed ?? 1, format, client.signal);
       const { onTtsEmit } = this.state;
-      await pipeline(onTtsEmit ? reported(audio, onTtsEmit, { text: body.text, voiceId, outputFormat }) : audio, res);
+      const report = <T>(items: AsyncIterable<T>, audioOf: (item: T) => Buffer) => (onTtsEmit ? reported(items, audioOf, onTtsEmit, { text: body.text, voiceId, outputFormat }) : items);
+      if (timestamps) {
+        const pieces = paced(timedPieces(units, body.text, format), (p) => p.audio, truncatePiece, faults.chunkDelayMs, client.signal, faults.dropAfterBytes);
+        await pipeline(lines(report(pieces, (p) => p.audio)), res);
+      } else {
+        const audio = paced(audioOf(units), (b) => b, (b, bytes) => b.subarray(0, bytes), faults.chunkDelayMs, client.signal, faults.dropAfterBytes);
+        await pipeline(report(audio, (b) => b), res);
+      }
     } catch (error) {
       // The client leaving ends the stream; anything else cuts it short (pipeline destroyed `res`).
       if (!client.signal.aborted) res.destroy(error as Error);
@@ -118,42 +143,64 @@ interface UpstreamFailure {
 /** 60 ms of audio per character, sentence by sentence: the `silence` speech of load tests. */
 const SILENT_MS_PER_CHAR = 60;
 
-async function* silentSpeech(text: string, format: EmulatedFormat): AsyncGenerator<Buffer> {
+async function* silentUnits(text: string, format: EmulatedFormat): AsyncGenerator<SpokenUnit> {
   const bytesPerSample = format.codec === 'pcm' ? 2 : 1;
   // Silence: zero PCM, 0xFF mu-law, 0xD5 A-law.
   const fill = format.codec === 'pcm' ? 0 : format.codec === 'ulaw' ? 0xff : 0xd5;
   for (const sentence of splitSentences(text)) {
     const samples = Math.round((sentence.length * SILENT_MS_PER_CHAR * format.sampleRate) / 1000);
-    yield Buffer.alloc(samples * bytesPerSample, fill);
+    yield { text: sentence, audio: Buffer.alloc(samples * bytesPerSample, fill), samples, leadSamples: 0, trailSamples: 0 };
     await Promise.resolve();
   }
 }
 
-async function* paced(audio: AsyncIterable<Buffer>, delayMs: number, signal: AbortSignal, dropAfterBytes = 0): AsyncGenerator<Buffer> {
+async function* audioOf(units: AsyncIterable<SpokenUnit>): AsyncGenerator<Buffer> {
+  for await (const unit of units) yield unit.audio;
+}
+
+async function* lines(pieces: AsyncIterable<TimedPiece>): AsyncGenerator<Buffer> {
+  for await (const piece of pieces) yield timestampsLine(piece);
+}
+
+/**
+ * Items of audio with `delayMs` between them, cut (`truncate`) and failed after `dropAfterBytes`
+ * bytes of audio when set.
+ */
+async function* paced<T>(
+  items: AsyncIterable<T>,
+  audioOf: (item: T) => Buffer,
+  truncate: (item: T, bytes: number) => T,
+  delayMs: number,
+  signal: AbortSignal,
+  dropAfterBytes = 0,
+): AsyncGenerator<T> {
   let sent = 0;
-  for await (const chunk of audio) {
+  for await (const item of items) {
+    const length = audioOf(item).length;
     if (sent > 0 && delayMs > 0) await sleep(delayMs, undefined, { signal });
-    if (dropAfterBytes > 0 && sent + chunk.length >= dropAfterBytes) {
-      yield chunk.subarray(0, dropAfterBytes - sent);
+    if (dropAfterBytes > 0 && sent + length >= dropAfterBytes) {
+      yield truncate(item, dropAfterBytes - sent);
       await sleep(50, undefined, { signal }); // the bytes before the cut reach the client
       throw new Error('emulated upstream drop');
     }
-    sent += chunk.length;
-    yield chunk;
+    sent += length;
+    yield item;
   }
 }
 
-/** Tells `hook` about each chunk just before it goes to the response (only wired in when a hook is set). */
-async function* reported(
-  audio: AsyncIterable<Buffer>,
+/** Tells `hook` about each chunk of audio just before it goes to the response (only wired in when a hook is set). */
+async function* reported<T>(
+  items: AsyncIterable<T>,
+  audioOf: (item: T) => Buffer,
   hook: TtsEmitHook,
   request: Pick<TtsChunkInfo, 'text' | 'voiceId' | 'outputFormat'>,
-): AsyncGenerator<Buffer> {
+): AsyncGenerator<T> {
   let chunkIndex = 0;
   let offset = 0;
-  for await (const chunk of audio) {
-    hook({ ...request, chunkIndex: chunkIndex++, offset, bytes: chunk.byteLength }, performance.timeOrigin + performance.now());
-    offset += chunk.byteLength;
-    yield chunk;
+  for await (const item of items) {
+    const bytes = audioOf(item).byteLength;
+    hook({ ...request, chunkIndex: chunkIndex++, offset, bytes }, performance.timeOrigin + performance.now());
+    offset += bytes;
+    yield item;
   }
 }

@@ -41,7 +41,7 @@ export interface AppConfig {
     /** Longest wait for TTS audio to start or continue before an attempt counts as failed. */
     ttsTimeoutMs: number;
   };
-  tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number };
+  tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number; maxQueuedUnits: number };
   stt: { workers: number; localModelDir: string };
   ws: {
     maxPayloadBytes: number;
@@ -119,6 +119,7 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       outputFormat: env.TTS_OUTPUT_FORMAT,
       chunkMs: env.TTS_CHUNK_MS,
       workers: env.TTS_WORKERS ?? Math.max(1, availableParallelism()),
+      maxQueuedUnits: env.TTS_MAX_QUEUED_UNITS,
     },
     stt: { workers: env.STT_WORKERS ?? Math.max(1, availableParallelism()), localModelDir: env.LOCAL_STT_MODEL_DIR },
     ws: {

@@ -11,11 +11,11 @@ const OUTPUT_FORMATS = ['pcm_8000', 'pcm_16000', 'pcm_22050', 'pcm_24000', 'pcm_
 const MODEL_ID = 'flite';
 /**
  * Audio a session may have synthesised at full speed before its synthesis is paced (seconds). Small:
- * at SYNTHESIS_MAX_SPEED a paced reply still arrives far faster than it plays, with no gap.
+ * at SYNTHESIS_MAX_SPEED a paced reply still arrives faster than it plays, with no gap.
  */
 export const SYNTHESIS_BURST_SECONDS = 5;
 /** Beyond the burst, a session's synthesis runs at most this many times faster than real time. */
-export const SYNTHESIS_MAX_SPEED = 5;
+export const SYNTHESIS_MAX_SPEED = 2;
 
 /**
  * Embedded TTS: flite voices in worker threads, no network, no key. Replies are synthesised

@@ -88,6 +88,9 @@ describe('hostile clients', { timeout: 300_000 }, () => {
       MAX_MESSAGES_PER_SECOND: '5000',
       WS_SEND_HIGH_WATER_BYTES: '65536',
       WS_SLOW_CLIENT_TIMEOUT_MS: '2000',
+      // The never-reading client fills the kernel buffers at the paced 2x real time in about 30 s; the
+      // heartbeat (default 25 s) would cut it first (1006) instead of the send-buffer limit under test (4008).
+      WS_PING_INTERVAL_MS: '120000',
       MAX_QUEUED_TURNS: '10',
     });
     const minted = await fetch(`${service.httpUrl}/v1/voice/tokens`, {

@@ -30,7 +30,7 @@ export interface FliteSynthesizerOptions {
 }
 
 /** A reply's first unit waits for the session's pacer only while it owes more audio than this (seconds). */
-export const FIRST_UNIT_CREDIT_SECONDS = 20;
+export const FIRST_UNIT_CREDIT_SECONDS = 60;
 
 /** Default of FliteSynthesizerOptions.maxQueuedJobs. */
 export const DEFAULT_MAX_QUEUED_SYNTHESIS_JOBS = 500;

@@ -3,7 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { Worker } from 'node:worker_threads';
 import fc from 'fast-check';
 import { WebSocket } from 'ws';
-import { ERROR_CODES } from '@app/protocol';
+import { CLIENT_MESSAGES, ERROR_CODES, MAX_PLAYED_MS } from '@app/protocol';
 import { VoiceTestClient } from '@app/testing';
 import { ServiceProcess } from './utils/service-process.js';
 
@@ -19,6 +19,8 @@ const BACKEND_KEY = 'canary-backend-key-1c4f7a';
 /** Headroom over the warmed-up RSS the whole suite may use (V8 keeps heap it grew; measured peaks are printed). */
 const RSS_HEADROOM_BYTES = 320 * 1024 * 1024;
 const FUZZ_FRAMES = 10_000;
+/** Probe turns per median: seven, so that one probe that meets the start of an attack, or a burst of other work on this shared machine, does not decide it. */
+const PROBES = 7;
 const MiB = 1024 * 1024;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -45,18 +47,15 @@ describe('hostile clients', { timeout: 300_000 }, () => {
   };
   const firstAudioMs = () => probe.turn();
 
-  /** Runs `attack` while sampling RSS and probing turn latency; checks both bounds. */
-  /** Latency under attack by scenario, for the known gap checked separately (see the todo test). */
-  const latencies = new Map<string, { underLoad: number; unloaded: number }>();
   /**
+   * Runs `attack` while sampling RSS and probing turn latency; checks both bounds.
    * `growthHint`: the RSS growth measured for this attack over the RSS just before it, printed only
    * (GC timing makes per-attack deltas swing by tens of MiB); the suite-wide bound is asserted.
-   * `latencyGap`: the 2x first-audio bound is a known gap here, asserted by a todo test instead.
    */
-  const underAttack = async (name: string, growthHint: number, attack: () => Promise<void>, latencyGap = false): Promise<void> => {
+  const underAttack = async (name: string, growthHint: number, attack: () => Promise<void>): Promise<void> => {
     // The unloaded median is taken right before each attack: the machine's own load drifts.
     const unloaded: number[] = [];
-    for (let i = 0; i < 5; i++) unloaded.push(await firstAudioMs());
+    for (let i = 0; i < PROBES; i++) unloaded.push(await firstAudioMs());
     baselineFirstAudioMs = median(unloaded);
     const before = await service.rss();
     const sampler = service.sampleRss(100);
@@ -64,17 +63,16 @@ describe('hostile clients', { timeout: 300_000 }, () => {
     const running = attack();
     const probes: number[] = [];
     await sleep(300);
-    for (let i = 0; i < 5; i++) probes.push(await firstAudioMs());
+    for (let i = 0; i < PROBES; i++) probes.push(await firstAudioMs());
     await running;
     const peak = await sampler.stop();
     const latency = median(probes);
     report.push(
       `${name}: ${Math.round(performance.now() - started)} ms; peak RSS ${(peak / MiB).toFixed(0)} MiB, +${((peak - before) / MiB).toFixed(0)} MiB over the ${(before / MiB).toFixed(0)} MiB before it (typical up to +${(growthHint / MiB).toFixed(0)}; suite bound ${((baselineRss + RSS_HEADROOM_BYTES) / MiB).toFixed(0)}); ` +
-        `first audio under load ${latency.toFixed(0)} ms (unloaded median ${baselineFirstAudioMs.toFixed(0)}, bound ${(2 * baselineFirstAudioMs).toFixed(0)})`,
+        `first audio under load ${latency.toFixed(0)} ms [${probes.map((ms) => ms.toFixed(0)).join(' ')}] (unloaded median ${baselineFirstAudioMs.toFixed(0)} [${unloaded.map((ms) => ms.toFixed(0)).join(' ')}], bound ${(2 * baselineFirstAudioMs).toFixed(0)})`,
     );
     assert.ok(peak < baselineRss + RSS_HEADROOM_BYTES, `${name}: peak RSS ${peak} over ${baselineRss + RSS_HEADROOM_BYTES}`);
-    latencies.set(name, { underLoad: latency, unloaded: baselineFirstAudioMs });
-    if (!latencyGap) assert.ok(latency <= 2 * baselineFirstAudioMs, `${name}: first audio ${latency.toFixed(0)} ms over 2x ${baselineFirstAudioMs.toFixed(0)} ms`);
+    assert.ok(latency <= 2 * baselineFirstAudioMs, `${name}: first audio ${latency.toFixed(0)} ms over 2x ${baselineFirstAudioMs.toFixed(0)} ms`);
   };
 
   before(async () => {
@@ -90,6 +88,9 @@ describe('hostile clients', { timeout: 300_000 }, () => {
       MAX_MESSAGES_PER_SECOND: '5000',
       WS_SEND_HIGH_WATER_BYTES: '65536',
       WS_SLOW_CLIENT_TIMEOUT_MS: '2000',
+      // The never-reading client fills the kernel buffers at the paced 2x real time in about 30 s; the
+      // heartbeat (default 25 s) would cut it first (1006) instead of the send-buffer limit under test (4008).
+      WS_PING_INTERVAL_MS: '120000',
       MAX_QUEUED_TURNS: '10',
     });
     const minted = await fetch(`${service.httpUrl}/v1/voice/tokens`, {
@@ -113,33 +114,45 @@ describe('hostile clients', { timeout: 300_000 }, () => {
     assert.match(log, /sub: \\?"hostile-suite\\?"/, 'the token principal is logged');
   });
 
-  it(`answers ${FUZZ_FRAMES} fuzzed frames each with one documented error, and every session stays usable`, async () => {
+  it(`answers ${FUZZ_FRAMES} fuzzed frames of every message type each with one documented error (or accepts it), and every session stays usable`, async () => {
     const frames = fc.sample(hostileFrame(), { numRuns: FUZZ_FRAMES, seed: Number(process.env['FUZZ_SEED'] ?? Date.now() % 1_000_000) });
+    // Every client message type of libs/protocol is generated, and binary frames too.
+    const kinds = new Set(frames.map((frame) => frame.kind));
+    for (const kind of [...Object.keys(CLIENT_MESSAGES), 'binary', 'not JSON', 'not an object', 'unknown type']) assert.ok(kinds.has(kind), `the fuzz generated no ${kind} frame`);
+    assert.ok(frames.some((frame) => frame.kind === 'session.configure' && frame.data.includes('"interruption"')), 'session.configure frames carry the interruption section');
     const connections = 10;
     const clients = await Promise.all(Array.from({ length: connections }, (_, index) => (index % 2 === 1 ? configured() : connect())));
     const started = performance.now();
+    let accepted = 0;
     await underAttack(`fuzz (${FUZZ_FRAMES} frames over ${connections} sessions)`, 96 * MiB, async () => {
       await Promise.all(
         clients.map(async (client, index) => {
           const isConfigured = index % 2 === 1;
-          const mine = frames.filter((_, i) => i % connections === index).map((frame) => (isConfigured && typeof frame !== 'string' ? oddLength(frame) : frame));
+          const mine = frames.filter((_, i) => i % connections === index);
+          // A valid frame is accepted silently by a configured session (nothing to cancel, no turn
+          // played); before session.configure it is answered with not_configured like any other.
+          const expected = mine.filter((frame) => !(isConfigured && frame.valid)).length;
+          if (isConfigured) accepted += mine.length - expected;
           for (const frame of mine) {
-            client.sendRaw(frame);
+            client.sendRaw(isConfigured && typeof frame.data !== 'string' ? oddLength(frame.data) : frame.data);
             if (client.socket.bufferedAmount > 256 * 1024) await sleep(5);
           }
-          let answered = 0;
+          const countErrors = () =>
+            client.events.reduce((sum, event) => {
+              if (event.type !== 'error') return sum;
+              assert.ok(Object.hasOwn(ERROR_CODES, event.code), `undocumented code ${event.code}`);
+              assert.ok(event.message.length > 10);
+              return sum + Number(/\(repeated (\d+) more times?/.exec(event.message)?.[1] ?? 1);
+            }, 0);
           const deadline = Date.now() + 60_000;
-          while (answered < mine.length && Date.now() < deadline) {
-            const error = await client.nextOf('error', { timeoutMs: 10_000 });
-            assert.ok(Object.hasOwn(ERROR_CODES, error.code), `undocumented code ${error.code}`);
-            assert.ok(error.message.length > 10);
-            answered += Number(/\(repeated (\d+) more times?/.exec(error.message)?.[1] ?? 1);
-          }
-          assert.equal(answered, mine.length, 'every frame answered exactly once');
+          while (countErrors() < expected && Date.now() < deadline) await client.nextOf('error', { timeoutMs: 10_000 });
+          // Identical errors are coalesced and counted a second later: wait past that window for any extra answer.
+          await sleep(1500);
+          assert.equal(countErrors(), expected, 'every refused frame answered exactly once, every accepted one not at all');
         }),
       );
     });
-    report.push(`fuzz: ${FUZZ_FRAMES} frames sent and answered in ${Math.round(performance.now() - started)} ms`);
+    report.push(`fuzz: ${FUZZ_FRAMES} frames (${accepted} valid ones accepted) sent and answered in ${Math.round(performance.now() - started)} ms`);
     // Every fuzzed session is still usable.
     await Promise.all(
       clients.map(async (client, index) => {
@@ -177,15 +190,21 @@ describe('hostile clients', { timeout: 300_000 }, () => {
     client.socket.terminate();
   });
 
-  it('closes a client that never reads during long replies', async () => {
+  it("closes a client that never reads during long replies, while other sessions' first audio stays within 2x", async () => {
     // Measured +28 to +134 MiB: ten long replies synthesised at full speed until the kernel buffers
     // fill (the flite workers' WASM heaps grow for long sentences and do not shrink) plus garbage.
+    // Until then the hostile session synthesises at full speed; the TTS workers are shared fairly
+    // (FairScheduler: one sentence per reply in synthesis at a time, a new reply's first sentence
+    // ahead of another's look-ahead), so the probe's turn never waits behind its backlog, and after a
+    // 5 s burst a session's synthesis is paced to 2x real time (SynthesisPacer), so it cannot keep a
+    // worker busy either.
+    // Barge-in off: the next reply then starts as soon as the last one was sent, not after it
+    // would have played, so the replies arrive as fast as the service makes them (the hardest case for
+    // the send buffer). With barge-in on, replies come at about real time and a peer that never reads is
+    // dropped by the ping heartbeat (WS_PING_INTERVAL_MS) first. The session is set up before the
+    // measurement: what is measured is its replies, not its configure.
+    const client = await configured({ interruption: { enabled: false } });
     await underAttack('never-reading client', 160 * MiB, async () => {
-      // Barge-in off: the next reply then starts as soon as the last one was sent, not after it
-      // would have played, so the replies arrive at synthesis speed (the hardest case for the send
-      // buffer). With barge-in on, replies come at about real time and a peer that never reads is
-      // dropped by the ping heartbeat (WS_PING_INTERVAL_MS) first.
-      const client = await configured({ interruption: { enabled: false } });
       const raw = (client.socket as unknown as { _socket: { pause(): void; resume(): void } })._socket;
       raw.pause();
       const long = 'Please repeat this long sentence about the quiet harbour at dawn and the boats. '.repeat(3);
@@ -195,25 +214,8 @@ describe('hostile clients', { timeout: 300_000 }, () => {
       raw.resume();
       const closed = await client.whenClosed();
       assert.equal(closed.code, 4008);
-    }, true);
+    });
   });
-
-  it(
-    "keeps other sessions' first audio within 2x while a never-reading client's replies are synthesised",
-    {
-      todo:
-        'known gap: until the kernel buffers fill (5-13 s) the hostile session synthesises at full speed, and the TTS pool is FIFO with ' +
-        'two sentences of look-ahead per session, so one session can occupy both workers; measured 109-1065 ms against a 100-810 ms bound. ' +
-        'Needs per-session fairness in the TTS pool or synthesis paced to playback (streaming Turn).',
-    },
-    () => {
-      const measured = latencies.get('never-reading client');
-      assert.ok(measured, 'the never-reading scenario ran');
-      assert.ok(measured.underLoad <= 2 * measured.unloaded, `first audio ${measured.underLoad.toFixed(0)} ms over 2x ${measured.unloaded.toFixed(0)} ms`);
-    },
-  );
-
-
 
   it('takes 1,000 connections opened at once', async () => {
     // Measured +72 to +151 MiB: about 100 KiB per connection, recognition streams of the configured ones included.
@@ -300,7 +302,9 @@ ws.on('error', (error) => parentPort.postMessage({ error: String(error) }));
 parentPort.on('message', () => {
   first = undefined;
   started = performance.now();
-  ws.send(JSON.stringify({ type: 'text.prompt', text: 'hello' }));
+  // Answered with one short sentence ("You are welcome."): the probe asks for turn after turn without
+  // playing them, which the service paces after a burst (SynthesisPacer), but never a reply's first sentence.
+  ws.send(JSON.stringify({ type: 'text.prompt', text: 'thanks' }));
 });
 `;
 
@@ -309,12 +313,22 @@ function oddLength(frame: Buffer): Buffer {
   return frame.length % 2 === 1 ? frame : Buffer.concat([frame, Buffer.from([1])]);
 }
 
+interface FuzzFrame {
+  /** The client message type, or what kind of junk the frame is. */
+  kind: string;
+  data: string | Buffer;
+  /** A valid message a configured session accepts without answering. */
+  valid: boolean;
+}
+
 /**
- * Frames every one of which must be refused with exactly one error: non-JSON text, JSON that is not
- * an object, objects without a known type, and each message type (every DTO, nested sections
- * included) with fuzzed field values plus one field no DTO declares; and binary frames of any size.
+ * Frames for every client message type of libs/protocol (every DTO, nested sections included, each
+ * field fuzzed), each with one field no DTO declares so it must be refused with exactly one error;
+ * non-JSON text, JSON that is not an object, objects without a known type; binary frames of any
+ * size; and valid `assistant.audio.played` / `assistant.cancel` messages, which a configured session
+ * with no turn accepts silently.
  */
-function hostileFrame(): fc.Arbitrary<string | Buffer> {
+function hostileFrame(): fc.Arbitrary<FuzzFrame> {
   const value = fc.jsonValue({ maxDepth: 2 });
   const junkKey = fc.string({ minLength: 1, maxLength: 10 }).map((key) => `x_${key}`);
   const maybe = <T>(arb: fc.Arbitrary<T>) => fc.oneof(arb, value);
@@ -325,36 +339,67 @@ function hostileFrame(): fc.Arbitrary<string | Buffer> {
   const stt = fc.record(
     {
       provider: maybe(fc.constantFrom('local', 'elevenlabs')),
+      model_id: maybe(fc.string()),
       sample_rate: maybe(fc.constantFrom(8000, 16000, 24000, 48000)),
       audio_format: maybe(fc.constantFrom('pcm_16000', 'ulaw_8000')),
+      language_code: maybe(fc.constantFrom('en', 'de', 'x')),
       vad_threshold: maybe(fc.double()),
+      vad_silence_threshold_secs: maybe(fc.double()),
       commit_strategy: maybe(fc.constantFrom('vad', 'manual')),
       min_speech_duration_ms: maybe(fc.integer()),
+      min_silence_duration_ms: maybe(fc.integer()),
+      include_timestamps: maybe(fc.boolean()),
     },
     { requiredKeys: [] },
   );
-  const tts = fc.record({ provider: maybe(fc.string()), voice_id: maybe(fc.string()), output_format: maybe(fc.string()), voice_settings: maybe(fc.record({ speed: maybe(fc.double()) }, { requiredKeys: [] })) }, { requiredKeys: [] });
+  const voiceSettings = fc.record(
+    { stability: maybe(fc.double()), similarity_boost: maybe(fc.double()), style: maybe(fc.double()), use_speaker_boost: maybe(fc.boolean()), speed: maybe(fc.double()) },
+    { requiredKeys: [] },
+  );
+  const tts = fc.record(
+    { provider: maybe(fc.string()), voice_id: maybe(fc.string()), model_id: maybe(fc.string()), output_format: maybe(fc.string()), voice_settings: maybe(voiceSettings) },
+    { requiredKeys: [] },
+  );
+  const interruption = fc.record(
+    { enabled: maybe(fc.boolean()), min_speech_ms: maybe(fc.integer()), min_words: maybe(fc.integer()), ignore_phrases: maybe(fc.array(maybe(fc.string()), { maxLength: 60 })) },
+    { requiredKeys: [] },
+  );
   const bodies: Array<[string, fc.Arbitrary<Record<string, unknown>>]> = [
-    ['session.configure', fc.record({ session_id: maybe(fc.string()), backend: maybe(backend), stt: maybe(stt), tts: maybe(tts) }, { requiredKeys: [] })],
+    ['session.configure', fc.record({ session_id: maybe(fc.string()), backend: maybe(backend), stt: maybe(stt), tts: maybe(tts), interruption: maybe(interruption) }, { requiredKeys: [] })],
     ['audio.append', fc.record({ audio: maybe(fc.base64String()), sample_rate: value, previous_text: maybe(fc.string()) }, { requiredKeys: [] })],
     ['audio.commit', fc.constant({})],
     ['text.prompt', fc.record({ text: maybe(fc.string()) }, { requiredKeys: [] })],
+    ['assistant.audio.played', fc.record({ turn_id: maybe(fc.integer()), played_ms: maybe(fc.integer()) }, { requiredKeys: [] })],
+    ['assistant.cancel', fc.constant({})],
   ];
   const invalidMessage = fc.oneof(
-    ...bodies.map(([type, body]) => fc.tuple(body, junkKey, value).map(([fields, key, junk]) => JSON.stringify({ type, ...fields, [key]: junk }))),
+    ...bodies.map(([type, body]) =>
+      fc.tuple(body, junkKey, value).map(([fields, key, junk]): FuzzFrame => ({ kind: type, data: JSON.stringify({ type, ...fields, [key]: junk }), valid: false })),
+    ),
   );
+  const validMessage = fc.oneof(
+    fc
+      .record({ turn_id: fc.integer({ min: 1, max: 2 ** 31 - 1 }), played_ms: fc.integer({ min: 0, max: MAX_PLAYED_MS }) })
+      .map((fields): FuzzFrame => ({ kind: 'assistant.audio.played', data: JSON.stringify({ type: 'assistant.audio.played', ...fields }), valid: true })),
+    fc.constant<FuzzFrame>({ kind: 'assistant.cancel', data: JSON.stringify({ type: 'assistant.cancel' }), valid: true }),
+  );
+  const junk = (kind: string, arbitrary: fc.Arbitrary<string | Buffer>) => arbitrary.map((data): FuzzFrame => ({ kind, data, valid: false }));
   return fc.oneof(
-    { weight: 6, arbitrary: invalidMessage },
-    { weight: 1, arbitrary: fc.string({ maxLength: 200 }).filter((text) => !parsesToObject(text)) },
-    { weight: 1, arbitrary: value.filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v)) },
+    { weight: 12, arbitrary: invalidMessage },
+    { weight: 1, arbitrary: validMessage },
+    { weight: 2, arbitrary: junk('not JSON', fc.string({ maxLength: 200 }).filter((text) => !parsesToObject(text))) },
+    { weight: 2, arbitrary: junk('not an object', value.filter((v) => typeof v !== 'object' || v === null || Array.isArray(v)).map((v) => JSON.stringify(v))) },
     {
-      weight: 1,
-      arbitrary: fc
-        .tuple(fc.dictionary(fc.string({ maxLength: 12 }), value, { maxKeys: 4 }), fc.oneof(fc.string({ maxLength: 16 }), value))
-        .filter(([, type]) => !bodies.some(([known]) => known === type))
-        .map(([object, type]) => JSON.stringify({ ...object, type })),
+      weight: 2,
+      arbitrary: junk(
+        'unknown type',
+        fc
+          .tuple(fc.dictionary(fc.string({ maxLength: 12 }), value, { maxKeys: 4 }), fc.oneof(fc.string({ maxLength: 16 }), value))
+          .filter(([, type]) => !bodies.some(([known]) => known === type))
+          .map(([object, type]) => JSON.stringify({ ...object, type })),
+      ),
     },
-    { weight: 1, arbitrary: fc.uint8Array({ maxLength: 4000 }).map((bytes) => Buffer.from(bytes)) },
+    { weight: 2, arbitrary: junk('binary', fc.uint8Array({ maxLength: 4000 }).map((bytes) => Buffer.from(bytes))) },
   );
 }
 

@@ -3,6 +3,7 @@ import { describe, it } from 'node:test';
 import type { Worker } from 'node:worker_threads';
 import { VoiceTestClient } from '@app/testing';
 import { LocalSttProvider } from '../src/stt/local-stt.provider.js';
+import { LocalTtsProvider } from '../src/tts/local-tts.provider.js';
 import { ServiceProcess } from './utils/service-process.js';
 import { connectConfigured, startTestApp } from './utils/test-app.js';
 
@@ -39,6 +40,47 @@ describe('recognition worker crashes', () => {
       // The victim's text turns still work; speech needs a new connection.
       victim.send({ type: 'text.prompt', text: 'hello' });
       await victim.nextOf('assistant.message', { timeoutMs: 15_000 });
+    } finally {
+      await app.close();
+    }
+  });
+});
+
+interface SynthesizerView {
+  pool: { threads: Worker[] };
+  scheduler: { active: number };
+}
+
+describe('synthesis worker crashes', () => {
+  it('fails the turn a dead flite worker was speaking with tts_failed at once, replaces the worker, and speaks new turns on live workers', { timeout: 60_000 }, async () => {
+    const app = await startTestApp({ TTS_WORKERS: '1' });
+    try {
+      const synthesizer = app.app.get<LocalTtsProvider, { synthesizer: SynthesizerView }>(LocalTtsProvider).synthesizer;
+      const victim = await connectConfigured(app);
+      // One long sentence (the echo of a 300-character prompt): its synthesis takes hundreds of ms.
+      victim.send({ type: 'text.prompt', text: 'a very long sentence without any pause '.repeat(8) });
+      const deadline = Date.now() + 10_000;
+      while (synthesizer.scheduler.active === 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 2));
+      assert.equal(synthesizer.scheduler.active, 1, 'the sentence is being synthesised');
+      const dead = synthesizer.pool.threads[0]!;
+      const killed = performance.now();
+      await dead.terminate();
+
+      const error = await victim.nextOf('error', { timeoutMs: 2000 });
+      assert.equal(error.code, 'tts_failed');
+      assert.ok(performance.now() - killed < 2000);
+      assert.ok(!victim.events.some((event) => event.type === 'assistant.audio.chunk'), 'no audio of the failed sentence');
+
+      // A new session speaks at once (its sentence waits for the replacement, never for the dead worker).
+      const fresh = await connectConfigured(app);
+      fresh.send({ type: 'text.prompt', text: 'hello' });
+      await fresh.nextOf('assistant.audio.chunk', { timeoutMs: 15_000 });
+      await fresh.nextOf('assistant.audio.end', { timeoutMs: 15_000 });
+      assert.equal(synthesizer.pool.threads.length, 1, 'the dead worker was replaced');
+      assert.ok(!synthesizer.pool.threads.includes(dead));
+      // The failed session goes on speaking too.
+      victim.send({ type: 'text.prompt', text: 'thanks' });
+      await victim.nextOf('assistant.audio.end', { timeoutMs: 15_000 });
     } finally {
       await app.close();
     }

@@ -43,7 +43,7 @@ export interface AppConfig {
     /** Speak through `/stream/with-timestamps` and mark words by their character timings. */
     ttsTimestamps: boolean;
   };
-  tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number };
+  tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number; maxQueuedUnits: number };
   stt: { workers: number; localModelDir: string };
   ws: {
     maxPayloadBytes: number;
@@ -122,6 +122,7 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       outputFormat: env.TTS_OUTPUT_FORMAT,
       chunkMs: env.TTS_CHUNK_MS,
       workers: env.TTS_WORKERS ?? Math.max(1, availableParallelism()),
+      maxQueuedUnits: env.TTS_MAX_QUEUED_UNITS,
     },
     stt: { workers: env.STT_WORKERS ?? Math.max(1, availableParallelism()), localModelDir: env.LOCAL_STT_MODEL_DIR },
     ws: {

@@ -145,6 +145,10 @@ export class EnvironmentVariables {
   @Transform(toInt) @IsOptional() @Max(64) @Min(1) @IsInt()
   TTS_WORKERS?: number;
 
+  /** Reply units (sentences) that may wait for a synthesis worker over all sessions; one more fails its reply with tts_failed. */
+  @Transform(toInt) @Max(100_000) @Min(1) @IsInt()
+  TTS_MAX_QUEUED_UNITS = 500;
+
   // --- embedded STT ---
   @Transform(toInt) @IsOptional() @Max(64) @Min(1) @IsInt()
   STT_WORKERS?: number;

@@ -4,6 +4,7 @@
  *   npm run bench:load-embedded [-- --speakers 2,4,6,8,10,12,14,16 --rounds 2 --silent 50,100,150,200
  *     --silent-seconds 30 --prompts 20 --prompt-rounds 3 --fast-speakers 4 --window 1.5 --max-minutes 12]
  *   npm run bench:load-embedded -- --smoke      (a few sessions, about a minute: the harness's test)
+ *   --only a,f,b,c picks the sections below (default all).
  *
  * Processes: the service (dist/src/main.js, embedded engines, default worker counts, with
  * bench/load-probe.js preloaded for its event-loop lag), one load generator
@@ -36,6 +37,7 @@ import { freePort, summarize } from './lib.js';
 const { values: args } = parseArgs({
   options: {
     smoke: { type: 'boolean', default: false },
+    only: { type: 'string', default: 'a,f,b,c' },
     speakers: { type: 'string' },
     rounds: { type: 'string' },
     'fast-speakers': { type: 'string' },
@@ -54,6 +56,8 @@ const { values: args } = parseArgs({
 });
 
 const smoke = args.smoke;
+/** Sections to run: a (speakers), f (fast uploader), b (mostly silent), c (prompts). */
+const only = new Set(args.only.split(','));
 const list = (value: string | undefined, fallback: string) => (value ?? fallback).split(',').filter(Boolean).map(Number).filter((n) => Number.isInteger(n) && n > 0);
 const speakerLevels = list(args.speakers, smoke ? '2' : '2,4,6,8,10,12,14,16');
 const rounds = Number(args.rounds ?? (smoke ? 1 : 2));
@@ -217,7 +221,7 @@ try {
   await run<SpeechResult>({ cmd: 'speakers', wsUrl, sessions: 2, rounds: 1, windowSecs, fastUploader: false });
 
   console.log(`\n(a) sessions speaking at the same moment (goal: >= 8 with commit p95 <= ${COMMIT_GOAL_MS} ms beyond the window)`);
-  for (const n of speakerLevels) {
+  for (const n of only.has('a') ? speakerLevels : []) {
     if (!timeLeft(rounds * 14 + 10)) {
       console.log(`  stopping before ${n}: --max-minutes`);
       break;
@@ -230,7 +234,7 @@ try {
   }
 
   console.log(`\n(f) one fast uploader beside ${fastSpeakers} real-time speakers (its audio: 50 s burst, then 8x real time)`);
-  for (const fastUploader of [false, true]) {
+  for (const fastUploader of only.has('f') ? [false, true] : []) {
     if (!timeLeft(rounds * 14 + 15)) break;
     const { result, usage } = await run<SpeechResult>({ cmd: 'speakers', wsUrl, sessions: fastSpeakers, rounds, windowSecs, fastUploader });
     const level = speechLevel(fastSpeakers, result, usage);
@@ -241,7 +245,7 @@ try {
   }
 
   console.log(`\n(b) mostly silent sessions, ${Math.round(speakingShare * 100)} % speaking (goal: >= 100 with commit p95 <= ${COMMIT_GOAL_MS} ms beyond the window)`);
-  for (const n of silentLevels) {
+  for (const n of only.has('b') ? silentLevels : []) {
     if (!timeLeft(silentSeconds + 5 + n / 50 + 15)) {
       console.log(`  stopping before ${n}: --max-minutes`);
       break;
@@ -254,7 +258,7 @@ try {
   }
 
   console.log(`\n(c) ${promptSessions} text prompts at the same moment on the embedded TTS (goal: first audio p95 <= ${FIRST_AUDIO_GOAL_MS} ms)`);
-  {
+  if (only.has('c')) {
     const { result, usage } = await run<PromptResult>({ cmd: 'prompts', wsUrl, sessions: promptSessions, rounds: promptRounds });
     const stats = summarize(result.firstAudioMs);
     prompts = { result, usage, stats };

@@ -354,8 +354,8 @@ async function speakers(command: SpeakersCommand): Promise<SpeechResult> {
 }
 
 /**
- * As fast as the service allows: a 50 s burst (the session's audio budget is 60 s), then 8x real
- * time (its refill rate), from speech clips back to back, so the recogniser decodes all of it.
+ * As fast as the service allows: a 50 s burst (the session's audio budget is 60 s), then 6x real
+ * time (its refill rate is 8x), from speech clips back to back, so the recogniser decodes all of it.
  * Counts what went out; the service's `rate_limited` errors, if any, show in the errors.
  */
 function uploadFast(session: Session, sent: (bytes: number) => void): () => void {
@@ -368,7 +368,7 @@ function uploadFast(session: Session, sent: (bytes: number) => void): () => void
     sent(chunk.length);
   }
   const timer = setInterval(() => {
-    // 8x real time: 100 ms of audio every 12.5 ms, i.e. 4 chunks per 50 ms, minus a margin.
+    // 6x real time: 3 chunks of 100 ms every 50 ms (the budget refills at 8x).
     for (let i = 0; i < 3; i++) {
       const chunk = next();
       session.send(chunk);

@@ -17,7 +17,7 @@
  *     Passes while p95 of (end of speech -> transcript.committed - silence window) <= 300 ms, with
  *     every utterance committed and no error. Climbs until a level fails.
  * (f) fairness: `--fast-speakers` speakers alone, then the same with one more session uploading
- *     speech as fast as the service allows (50 s burst, then 8x real time), opened first: the
+ *     speech as fast as the service allows (50 s burst, then 6x real time), opened first: the
  *     others' commit latency with and without it.
  * (b) mostly silent: N sessions streaming a quiet room (about -60 dBFS noise), each speaking 10 % of
  *     the time (phases spread, so about N/10 speak at any moment). Same criterion; climbs.
@@ -233,7 +233,7 @@ try {
     if (!level.pass) break;
   }
 
-  console.log(`\n(f) one fast uploader beside ${fastSpeakers} real-time speakers (its audio: 50 s burst, then 8x real time)`);
+  console.log(`\n(f) one fast uploader beside ${fastSpeakers} real-time speakers (its audio: 50 s burst, then 6x real time)`);
   for (const fastUploader of only.has('f') ? [false, true] : []) {
     if (!timeLeft(rounds * 14 + 15)) break;
     const { result, usage } = await run<SpeechResult>({ cmd: 'speakers', wsUrl, sessions: fastSpeakers, rounds, windowSecs, fastUploader });

@@ -15,12 +15,29 @@ function feed(load: StreamLoad, from: number, seconds: number, speed = 1): numbe
 describe('recognition pool placement by load', () => {
   it('weighs a speaking stream as a speaker and a listening one as a fraction of it', () => {
     const speaking = new StreamLoad(false, 0);
+    speaking.setSpeaking(true, 0);
     const listening = new StreamLoad(false, 0);
-    const end = feed(speaking, 0, 10);
-    feed(listening, 0, 10);
-    speaking.setSpeaking(true);
+    const end = feed(speaking, 0, 30);
+    feed(listening, 0, 30);
     assert.ok(Math.abs(speaking.load(end) - SPEECH_WEIGHT) < 0.05, `speaking ${speaking.load(end)}`);
-    assert.ok(Math.abs(listening.load(end) - LISTENING_WEIGHT) < 0.005, `listening ${listening.load(end)}`);
+    assert.ok(Math.abs(listening.load(end) - LISTENING_WEIGHT) < 0.01, `listening ${listening.load(end)}`);
+  });
+
+  it('assumes a new stream speaks, and learns within seconds that it does not', () => {
+    const stream = new StreamLoad(false, 0);
+    assert.equal(stream.load(0), SPEECH_WEIGHT);
+    const end = feed(stream, 0, 10);
+    assert.ok(stream.load(end) < 0.2, `after 10 s of listening ${stream.load(end)}`);
+    // Speaking half the time weighs about half a speaker.
+    let at = end;
+    for (let i = 0; i < 10; i++) {
+      stream.setSpeaking(true, at);
+      at = feed(stream, at, 2);
+      stream.setSpeaking(false, at);
+      at = feed(stream, at, 2);
+    }
+    const half = stream.load(at);
+    assert.ok(half > 0.3 && half < 0.8, `half the time speaking ${half}`);
   });
 
   it('counts a new stream as real time, and one that sends nothing as nothing once its window has passed', () => {

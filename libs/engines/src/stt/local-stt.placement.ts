@@ -3,9 +3,11 @@
  * fewest streams. A stream's work is its recent audio rate (audio seconds per second over the last
  * few seconds, exponentially weighted) times what that audio costs: speech runs the decoder
  * (PocketSphinx, about 0.3 s of a core per second of audio) on top of the VAD, silence only the VAD
- * (Silero, a few ms per second), so a speaking stream weighs SPEECH_WEIGHT and a listening one
- * LISTENING_WEIGHT. A configured stream that sends no audio (a text-only session) weighs nothing
- * once its window has passed; a stream just opened counts as real time, so a burst of opens spreads.
+ * (Silero, a few ms per second). The cost is LISTENING_WEIGHT plus (SPEECH_WEIGHT - LISTENING_WEIGHT)
+ * times the stream's recent share of speech (exponentially weighted over the same window). A new
+ * stream is assumed to speak (share 1, rate real time) until its audio shows otherwise, so a burst
+ * of opens spreads as by count and a quiet stream weighs a twentieth of a speaker within seconds; a
+ * configured stream that sends no audio (a text-only session) weighs nothing once its window passed.
  * The rate is capped at real time: audio beyond it is served from the worker's left-over time
  * (virtual-clock queue, virtual-clock-queue.ts), so a fast uploader weighs as one real-time stream
  * and does not push every later stream onto the other workers.
@@ -21,6 +23,9 @@ export class StreamLoad {
   private recent = 0;
   private updatedAt: number;
   private readonly openedAt: number;
+  /** Exponentially weighted share of the time spent speaking; a new stream is assumed to speak. */
+  private share = 1;
+  private shareAt: number;
 
   constructor(
     private speaking: boolean,
@@ -28,6 +33,7 @@ export class StreamLoad {
   ) {
     this.openedAt = now;
     this.updatedAt = now;
+    this.shareAt = now;
   }
 
   audio(seconds: number, now: number): void {
@@ -35,8 +41,15 @@ export class StreamLoad {
     this.recent += seconds;
   }
 
-  setSpeaking(speaking: boolean): void {
+  setSpeaking(speaking: boolean, now: number): void {
+    this.updateShare(now);
     this.speaking = speaking;
+  }
+
+  /** Recent share of the time this stream's VAD heard speech, 0 to 1. */
+  speechShare(now: number): number {
+    this.updateShare(now);
+    return this.share;
   }
 
   /** Audio seconds per second lately, at most 1 (real time). */
@@ -50,7 +63,13 @@ export class StreamLoad {
   }
 
   load(now: number): number {
-    return this.rate(now) * (this.speaking ? SPEECH_WEIGHT : LISTENING_WEIGHT);
+    return this.rate(now) * (LISTENING_WEIGHT + (SPEECH_WEIGHT - LISTENING_WEIGHT) * this.speechShare(now));
+  }
+
+  private updateShare(now: number): void {
+    const target = this.speaking ? 1 : 0;
+    this.share = target + (this.share - target) * Math.exp(-(now - this.shareAt) / PLACEMENT_WINDOW_MS);
+    this.shareAt = now;
   }
 
   private decay(now: number): void {

@@ -190,7 +190,7 @@ export class LocalSttPool {
     const { listener } = stream;
     switch (message.type) {
       case 'speech_start':
-        stream.load.setSpeaking(true);
+        stream.load.setSpeaking(true, performance.now());
         listener.speechStart();
         return;
       case 'speech_progress':
@@ -200,7 +200,7 @@ export class LocalSttPool {
         listener.partial(message.text);
         return;
       case 'committed':
-        stream.load.setSpeaking(stream.manual);
+        stream.load.setSpeaking(stream.manual, performance.now());
         listener.committed(message.text, message.reason, message.words);
         return;
       case 'error':

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { IncomingMessage } from 'node:http';
 import { connect, type AddressInfo, type Socket } from 'node:net';
@@ -9,13 +9,11 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { WebSocketServer, type WebSocket } from 'ws';
 import { VoiceClient, type VoiceClientEvents } from '@voice-layer/client/node';
-import { decodeWav, encodeWav, pcm16Samples } from '@app/audio';
+import { decodeWav } from '@app/audio';
 import { localReply } from '@app/chat';
 import { FliteSynthesizer } from '@app/engines';
-import { validateServerEvent } from '@app/protocol';
-import { silence, synthesizeSpeech, wordErrorRate } from '@app/testing';
+import { startStandInServer, synthesizeSpeech, wordErrorRate, writeSpeechWav } from '@app/testing';
 import { openChromium } from './utils/browser.js';
 import { startTestApp, type TestApp } from './utils/test-app.js';
 
@@ -23,38 +21,6 @@ const run = promisify(execFile);
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const PACKAGE_DIST = join(ROOT, 'packages/client/dist');
 const PROMPT = 'what is the weather like in paris today';
-
-/** A stand-in voice server: records what clients send and lets the test close their sockets. */
-async function standIn(options: { refuse?: number } = {}) {
-  const server = new WebSocketServer({
-    host: '127.0.0.1',
-    port: 0,
-    verifyClient: options.refuse ? (_info: unknown, done: (ok: boolean, code?: number) => void) => done(false, options.refuse) : undefined,
-  });
-  const sockets: WebSocket[] = [];
-  const received: Array<Record<string, unknown>> = [];
-  const protocols: Array<string | undefined> = [];
-  let sessions = 0;
-  server.on('connection', (socket: WebSocket, request: IncomingMessage) => {
-    sockets.push(socket);
-    protocols.push(request.headers['sec-websocket-protocol']);
-    const send = (event: Record<string, unknown>) => socket.send(JSON.stringify(validateServerEvent(event)));
-    send({ type: 'session.ready', message: 'stand-in' });
-    socket.on('message', (data) => {
-      const message = JSON.parse(String(data)) as Record<string, unknown>;
-      received.push(message);
-      if (message['type'] === 'session.configure') send({ type: 'session.configured', session_id: (message['session_id']) ?? `generated-${++sessions}` });
-    });
-  });
-  await new Promise((resolve) => server.once('listening', resolve));
-  return {
-    url: `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/voice/ws`,
-    sockets,
-    received,
-    protocols,
-    close: () => new Promise((resolve) => server.close(resolve)),
-  };
-}
 
 /** Collects a client's events of `types` in order. */
 function record(client: VoiceClient, types: Array<keyof VoiceClientEvents>): string[] {
@@ -112,8 +78,7 @@ describe('@voice-layer/client against the service', () => {
   it('the Node example streams a WAV file and saves the spoken reply', async () => {
     const input = join(dir, 'question.wav');
     const output = join(dir, 'reply.wav');
-    const speech = await synthesizeSpeech(flite, PROMPT, 16000);
-    writeFileSync(input, encodeWav({ sampleRate: 16000, samples: pcm16Samples(Buffer.concat([silence(0.5), speech, silence(0.5)])) }));
+    writeSpeechWav(input, await synthesizeSpeech(flite, PROMPT, 16000), 16000, 0.5, 0.5);
     const { stdout } = await run(process.execPath, [join(ROOT, 'packages/client/examples/stream-wav.mjs'), testApp.wsUrl, input, output], { timeout: 60_000 });
     const heard = /^you: (.*)$/m.exec(stdout)?.[1];
     assert.ok(heard !== undefined, stdout);
@@ -126,7 +91,7 @@ describe('@voice-layer/client against the service', () => {
   });
 
   it('reconnects after a drain close with backoff, sends the configure again with the session id, and stops on a client error', async () => {
-    const server = await standIn();
+    const server = await startStandInServer();
     const client = new VoiceClient({ reconnect: { baseDelayMs: 50, maxDelayMs: 200 } });
     const steps = record(client, ['open', 'close', 'reconnecting', 'reconnected', 'reconnect_failed']);
     try {
@@ -137,7 +102,7 @@ describe('@voice-layer/client against the service', () => {
       server.sockets[0]!.close(1012, 'restarting');
       await until('reconnected', () => steps.includes('reconnected#1'));
       assert.deepEqual(steps, ['open#0', 'close', 'reconnecting#1', 'open#1', 'reconnected#1']);
-      const configures = server.received.filter((m) => m['type'] === 'session.configure');
+      const configures = server.received.map((r) => r.message).filter((m) => m['type'] === 'session.configure');
       assert.deepEqual(configures[1], { type: 'session.configure', tts: { output_format: 'pcm_16000' }, session_id: 'generated-1' });
       assert.equal(client.state, 'listening');
       server.sockets[1]!.close(1008, 'policy');
@@ -152,7 +117,7 @@ describe('@voice-layer/client against the service', () => {
   });
 
   it('gives up after the attempts run out, and never retries a refused token (HTTP 401)', async () => {
-    const refusing = await standIn({ refuse: 401 });
+    const refusing = await startStandInServer({ refuse: 401 });
     const client = new VoiceClient({ reconnect: { baseDelayMs: 20, maxDelayMs: 40 } });
     const closes: VoiceClientEvents['close'][] = [];
     client.on('close', (event) => closes.push(event));
@@ -167,7 +132,7 @@ describe('@voice-layer/client against the service', () => {
       await refusing.close();
     }
 
-    const server = await standIn();
+    const server = await startStandInServer();
     const limited = new VoiceClient({ reconnect: { maxAttempts: 2, baseDelayMs: 20, maxDelayMs: 40 } });
     const steps = record(limited, ['reconnecting', 'reconnect_failed']);
     try {
@@ -183,9 +148,7 @@ describe('@voice-layer/client against the service', () => {
   });
 
   it('Chromium: a page using only the built package has a spoken conversation through the fake microphone', async () => {
-    const wavPath = join(dir, 'prompt-48k.wav');
-    const speech = await synthesizeSpeech(flite, PROMPT, 48000);
-    writeFileSync(wavPath, encodeWav({ sampleRate: 48000, samples: pcm16Samples(Buffer.concat([silence(1, 48000), speech, silence(3, 48000)])) }));
+    const wavPath = writeSpeechWav(join(dir, 'prompt-48k.wav'), await synthesizeSpeech(flite, PROMPT, 48000), 48000);
     // A plain static server on loopback: the page, and the package's dist as is under /sdk/ (no console code).
     const pages = createServer((request, response) => {
       const path = new URL(request.url ?? '/', 'http://x').pathname;
@@ -282,8 +245,7 @@ describe('@voice-layer/client against the service', () => {
       socket.on('error', () => upstream.destroy());
     });
     await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
-    const wavPath = join(dir, 'prompt-16k.wav');
-    writeFileSync(wavPath, encodeWav({ sampleRate: 16000, samples: pcm16Samples(Buffer.concat([silence(1), await synthesizeSpeech(flite, PROMPT, 16000), silence(3)])) }));
+    const wavPath = writeSpeechWav(join(dir, 'prompt-16k.wav'), await synthesizeSpeech(flite, PROMPT, 16000));
     const session = await openChromium({ fakeMicrophone: wavPath });
     try {
       const { page } = session;

@@ -1,16 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import type { AddressInfo } from 'node:net';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Mp3Encoder } from '@breezystack/lamejs';
-import { WebSocketServer } from 'ws';
-import { encodeWav, pcm16Samples } from '@app/audio';
+import { pcm16Samples } from '@app/audio';
 import { localReply } from '@app/chat';
 import { FliteSynthesizer } from '@app/engines';
-import { validateServerEvent } from '@app/protocol';
-import { normalizeWords, readSharedRecording, SHARED_RECORDINGS, silence, synthesizeSpeech, wordErrorRate } from '@app/testing';
+import { normalizeWords, readSharedRecording, SHARED_RECORDINGS, silence, startStandInServer, synthesizeSpeech, wordErrorRate, writeSpeechWav } from '@app/testing';
 import { openChromium, type BrowserSession } from './utils/browser.js';
 import { startTestApp, type TestApp } from './utils/test-app.js';
 import type * as ConsolePcm from '../packages/client/src/pcm.js';
@@ -61,11 +58,15 @@ async function until(session: BrowserSession, what: string, predicate: (s: Conso
   }
 }
 
-/** Opens /test, connects and sends the prefilled session.configure (after `edit`, if given). */
-async function openConfigured(session: BrowserSession, testApp: TestApp, edit?: (configure: Record<string, unknown>) => void): Promise<ConsoleState> {
+/**
+ * Opens /test, connects and sends the prefilled session.configure (after `edit`, if given). With
+ * `standInUrl` the console connects there instead (a stand-in server, which starts no recognition).
+ */
+async function openConfigured(session: BrowserSession, testApp: TestApp, edit?: (configure: Record<string, unknown>) => void, standInUrl?: string): Promise<ConsoleState> {
   const { page } = session;
   await page.goto(`${testApp.httpUrl}/test`);
   await page.waitForFunction(() => (document.getElementById('configure') as HTMLTextAreaElement).value.includes('session.configure'));
+  if (standInUrl) await page.fill('#ws-url', standInUrl);
   await page.click('#connect');
   await until(session, 'connected', (s) => s.connection === 'connected');
   if (edit) {
@@ -74,14 +75,12 @@ async function openConfigured(session: BrowserSession, testApp: TestApp, edit?: 
     await page.fill('#configure', JSON.stringify(configure, null, 2));
   }
   await page.click('#send-configure');
-  return until(session, 'configured', (s) => s.connection === 'configured' && (!testApp.sttAvailable || s.stt !== undefined));
+  return until(session, 'configured', (s) => s.connection === 'configured' && (standInUrl !== undefined || !testApp.sttAvailable || s.stt !== undefined));
 }
 
-/** A mono 16-bit WAV of `pcm` (PCM16 at `rate`) with silence around it, for the fake microphone. */
+/** A mono 16-bit WAV of `pcm` (PCM16 at `rate`) in `dir` with silence around it, for the fake microphone. */
 function wavFile(dir: string, name: string, pcm: Buffer, rate: number, lead = 1, tail = 3): string {
-  const path = join(dir, name);
-  writeFileSync(path, encodeWav({ sampleRate: rate, samples: pcm16Samples(Buffer.concat([silence(lead, rate), pcm, silence(tail, rate)])) }));
-  return path;
+  return writeSpeechWav(join(dir, name), pcm, rate, lead, tail);
 }
 
 describe('browser console at /test, in Chromium', () => {
@@ -193,29 +192,19 @@ describe('browser console at /test, in Chromium', () => {
     // lamejs returns Int8Array views, whatever its typings say.
     const mp3 = Buffer.concat([encoder.encodeBuffer(pcm16Samples(speech)), encoder.flush()].map((part) => Buffer.from(part.buffer, part.byteOffset, part.byteLength)));
     // A stand-in voice server whose TTS returns whole MP3 replies; its events must pass the contract.
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    server.on('connection', (socket) => {
-      const send = (event: Record<string, unknown>) => socket.send(JSON.stringify(validateServerEvent(event)));
-      send({ type: 'session.ready', message: 'stand-in' });
-      socket.on('message', (data) => {
-        const message = JSON.parse(data.toString()) as { type: string; text?: string };
-        if (message.type === 'session.configure') send({ type: 'session.configured', session_id: 'mp3-provider' });
-        if (message.type !== 'text.prompt') return;
-        send({ type: 'assistant.started', text: message.text, turn_id: 1 });
+    const server = await startStandInServer({
+      sessionId: 'mp3-provider',
+      onMessage: (message, { send }) => {
+        if (message['type'] !== 'text.prompt') return;
+        send({ type: 'assistant.started', text: message['text'], turn_id: 1 });
         send({ type: 'assistant.message', text: 'This reply came as one MP3 file.', metadata: {}, turn_id: 1 });
         send({ type: 'assistant.audio', audio: mp3.toString('base64'), content_type: 'audio/mpeg', output_format: 'mp3_22050_32' });
-      });
+      },
     });
     const session = await openChromium();
     try {
       const { page } = session;
-      await page.goto(`${testApp.httpUrl}/test`);
-      await page.waitForFunction(() => (document.getElementById('configure') as HTMLTextAreaElement).value.length > 0);
-      await page.fill('#ws-url', `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/voice/ws`);
-      await page.click('#connect');
-      await until(session, 'connected', (s) => s.connection === 'connected');
-      await page.click('#send-configure');
-      await until(session, 'configured', (s) => s.connection === 'configured');
+      await openConfigured(session, testApp, undefined, server.url);
       await page.fill('#prompt', 'hello');
       await page.click('#send-prompt');
       const played = await until(session, 'mp3 scheduled', (s) => s.playback.blobs === 1);
@@ -225,30 +214,24 @@ describe('browser console at /test, in Chromium', () => {
       assert.deepEqual(session.problems, []);
     } finally {
       await session.close();
-      await new Promise((resolve) => server.close(resolve));
+      await server.close();
     }
   });
 
   it('shows a streaming reply growing, stops it with Stop (assistant.cancel), strikes the unheard part and shows turn.metrics', async () => {
     // A stand-in voice server for the streaming and barge-in events; its events must pass the contract.
     const REPLY = ['Once upon ', 'a time there ', 'was a long story.'];
-    const received: Array<{ type: string; at: number; [field: string]: unknown }> = [];
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
-    server.on('connection', (socket) => {
-      const send = (event: Record<string, unknown>) => socket.send(JSON.stringify(validateServerEvent(event)));
-      send({ type: 'session.ready', message: 'stand-in' });
-      socket.on('message', (data) => {
-        const message = JSON.parse(data.toString()) as { type: string; text?: string };
-        received.push({ ...message, at: Date.now() });
-        if (message.type === 'session.configure') send({ type: 'session.configured', session_id: 'streaming-stand-in' });
-        if (message.type === 'assistant.cancel') {
-          const played = received.filter((m) => m.type === 'assistant.audio.played').at(-1);
+    const server = await startStandInServer({
+      sessionId: 'streaming-stand-in',
+      onMessage: (message, { send }) => {
+        if (message['type'] === 'assistant.cancel') {
+          const played = received().filter((m) => m.type === 'assistant.audio.played').at(-1);
           send({ type: 'assistant.interrupted', turn_id: 1, reason: 'client_cancel', played_ms: Number(played?.['played_ms'] ?? 0), heard_text: 'Once upon a time' });
           send({ type: 'turn.metrics', turn_id: 1, outcome: 'interrupted', backend_first_byte_ms: 12, user_to_first_audio_ms: 150 });
         }
-        if (message.type !== 'text.prompt') return;
+        if (message['type'] !== 'text.prompt') return;
         void (async () => {
-          send({ type: 'assistant.started', text: message.text, turn_id: 1 });
+          send({ type: 'assistant.started', text: message['text'], turn_id: 1 });
           for (const piece of REPLY) {
             send({ type: 'assistant.message.delta', turn_id: 1, text: piece });
             await new Promise((resolve) => setTimeout(resolve, 400));
@@ -263,18 +246,13 @@ describe('browser console at /test, in Chromium', () => {
             send({ type: 'assistant.audio.chunk', turn_id: 1, audio: tone.subarray(offset, offset + 5120).toString('base64'), chunk_index: index, ...format });
           }
         })();
-      });
+      },
     });
+    const received = (): Array<{ type: string; at: number; [field: string]: unknown }> => server.received.map(({ message, at }) => ({ ...message, type: String(message['type']), at }));
     const session = await openChromium();
     try {
       const { page } = session;
-      await page.goto(`${testApp.httpUrl}/test`);
-      await page.waitForFunction(() => (document.getElementById('configure') as HTMLTextAreaElement).value.length > 0);
-      await page.fill('#ws-url', `ws://127.0.0.1:${(server.address() as AddressInfo).port}/v1/voice/ws`);
-      await page.click('#connect');
-      await until(session, 'connected', (s) => s.connection === 'connected');
-      await page.click('#send-configure');
-      await until(session, 'configured', (s) => s.connection === 'configured');
+      await openConfigured(session, testApp, undefined, server.url);
       await page.fill('#prompt', 'tell me a story');
       await page.click('#send-prompt');
       const growing = await until(session, 'reply growing', (s) => s.turns[0]?.replyText === 'Once upon a time there ');
@@ -290,9 +268,9 @@ describe('browser console at /test, in Chromium', () => {
       assert.equal(await page.textContent('.bubble.assistant .unheard'), ' there was a long story.');
       assert.match((await page.textContent('.server-metrics')) ?? '', /interrupted.*backend first byte12 ms.*user → first audio150 ms/);
 
-      const cancel = received.find((m) => m.type === 'assistant.cancel');
+      const cancel = received().find((m) => m.type === 'assistant.cancel');
       assert.ok(cancel, 'Stop sent assistant.cancel');
-      const reports = received.filter((m) => m.type === 'assistant.audio.played');
+      const reports = received().filter((m) => m.type === 'assistant.audio.played');
       assert.ok(reports.filter((m) => m.at < cancel.at).length >= 2, `${reports.length} progress reports while playing`);
       assert.ok(reports.every((m) => m['turn_id'] === 1));
       const last = reports.at(-1)!;
@@ -309,7 +287,7 @@ describe('browser console at /test, in Chromium', () => {
       assert.deepEqual(session.problems, []);
     } finally {
       await session.close();
-      await new Promise((resolve) => server.close(resolve));
+      await server.close();
     }
   });
 

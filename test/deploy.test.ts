@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { parse, parseAllDocuments } from 'yaml';
 import { MetricsService } from '../src/metrics/metrics.service.js';
-import { nginxMainConfig } from './utils/nginx.js';
+import { NGINX_BINARY, nginxMainConfig } from './utils/nginx.js';
 
 const root = new URL('../../', import.meta.url);
 const read = (path: string) => readFileSync(new URL(path, root), 'utf8');
@@ -83,11 +83,11 @@ describe('deployment files', () => {
   });
 
   it('nginx config passes `nginx -t` with Debian nginx', (t) => {
-    if (spawnSync('nginx', ['-v']).error) return t.skip('nginx is not installed (scripts/setup.sh --test installs it)');
+    if (spawnSync(NGINX_BINARY, ['-v']).error) return t.skip('nginx is not installed (scripts/setup.sh --test installs it)');
     const dir = mkdtempSync(join(tmpdir(), 'voice-layer-nginx-'));
     try {
       writeFileSync(join(dir, 'nginx.conf'), nginxMainConfig(dir, read('deploy/nginx/voice-layer.conf'), { listenPort: 18080, upstreams: ['127.0.0.1:18001', '127.0.0.1:18002'] }));
-      const result = spawnSync('nginx', ['-t', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { encoding: 'utf8' });
+      const result = spawnSync(NGINX_BINARY, ['-t', '-p', dir, '-c', join(dir, 'nginx.conf'), '-e', join(dir, 'error.log')], { encoding: 'utf8' });
       assert.equal(result.status, 0, result.stderr);
       assert.match(result.stderr, /test is successful/);
     } finally {

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { freePort, VoiceTestClient } from '@app/testing';
 import type { ServerEvent } from '@app/protocol';
+import { ServiceProcess } from './utils/service-process.js';
 
 const CANARIES = {
   ELEVENLABS_API_KEY: 'canary-elevenlabs-7f3a9c1e',
@@ -52,43 +52,25 @@ describe('secrets never reach the log', () => {
   });
 
   it('feeds canary secrets through the error paths of every dependency; the JSON log has none of them', async () => {
-    const port = await freePort();
     const closedRedisPort = await freePort();
-    const child = spawn(process.execPath, ['dist/src/main.js'], {
-      cwd: new URL('../../', import.meta.url),
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        PATH: process.env['PATH'] ?? '',
-        NODE_ENV: 'production',
-        PORT: String(port),
-        HOST: '127.0.0.1',
-        LOG_LEVEL: 'verbose',
-        LOG_FORMAT: 'json',
-        TTS_WORKERS: '1',
-        STT_WORKERS: '1',
-        ELEVENLABS_API_KEY: CANARIES.ELEVENLABS_API_KEY,
-        ELEVENLABS_BASE_URL: upstreamUrl,
-        ELEVENLABS_TTS_TIMEOUT_MS: '2000',
-        BACKEND_BASE_URL: upstreamUrl,
-        BACKEND_API_KEY: CANARIES.BACKEND_API_KEY,
-        LLM_API_KEY: CANARIES.LLM_API_KEY,
-        ALLOW_FRONTEND_BACKEND_AUTH: 'true',
-        REGISTRATION_STORE: 'redis',
-        REDIS_URL: `redis://:${CANARIES.REDIS_PASSWORD}@127.0.0.1:${closedRedisPort}/0`,
-      },
+    const service = await ServiceProcess.start({
+      NODE_ENV: 'production',
+      LOG_LEVEL: 'verbose',
+      LOG_FORMAT: 'json',
+      TTS_WORKERS: '1',
+      STT_WORKERS: '1',
+      ELEVENLABS_API_KEY: CANARIES.ELEVENLABS_API_KEY,
+      ELEVENLABS_BASE_URL: upstreamUrl,
+      ELEVENLABS_TTS_TIMEOUT_MS: '2000',
+      BACKEND_BASE_URL: upstreamUrl,
+      BACKEND_API_KEY: CANARIES.BACKEND_API_KEY,
+      LLM_API_KEY: CANARIES.LLM_API_KEY,
+      ALLOW_FRONTEND_BACKEND_AUTH: 'true',
+      REGISTRATION_STORE: 'redis',
+      REDIS_URL: `redis://:${CANARIES.REDIS_PASSWORD}@127.0.0.1:${closedRedisPort}/0`,
     });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    const exited = new Promise((resolve) => child.once('exit', resolve));
     try {
-      const deadline = performance.now() + 30_000;
-      while ((await fetch(`http://127.0.0.1:${port}/health/live`).then((r) => r.status, () => 0)) !== 200) {
-        assert.ok(performance.now() < deadline && child.exitCode === null, `service did not start: ${stdout}${stderr}`);
-        await new Promise((resolve) => setTimeout(resolve, 100));
-      }
-      const url = `ws://127.0.0.1:${port}/v1/voice/ws`;
+      const url = service.wsUrl;
       const errorsOf = async (configure: Record<string, unknown>, then?: (client: VoiceTestClient) => Promise<void>): Promise<ServerEvent[]> => {
         const client = await VoiceTestClient.connect(url);
         await client.expect('session.ready');
@@ -116,13 +98,13 @@ describe('secrets never reach the log', () => {
       });
       assert.ok(ttsErrors.some((e) => (e as { code: string }).code === 'tts_failed'), JSON.stringify(ttsErrors));
       // Readiness pings the backend and the (unreachable) Redis.
-      await fetch(`http://127.0.0.1:${port}/health/ready`);
+      await fetch(`${service.httpUrl}/health/ready`);
     } finally {
-      child.kill('SIGTERM');
-      await exited;
+      await service.stop();
     }
 
-    const log = stdout + stderr;
+    const log = service.output;
+    const stdout = service.stdout;
     for (const [name, canary] of Object.entries(CANARIES)) assert.ok(!log.includes(canary), `${name} leaked into the log`);
     assert.ok(!log.includes(encodeURIComponent(CANARIES.REDIS_PASSWORD)));
     // The error paths did log (so this test could have seen a leak), as JSON lines with session fields.

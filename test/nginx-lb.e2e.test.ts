@@ -1,39 +1,23 @@
 import assert from 'node:assert/strict';
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { freePort, RedisServer, VoiceTestClient } from '@app/testing';
+import { RedisServer, VoiceTestClient } from '@app/testing';
 import type { ServerEvent } from '@app/protocol';
-import { NginxServer } from './utils/nginx.js';
+import { NGINX_BINARY, NginxServer } from './utils/nginx.js';
+import { ServiceProcess } from './utils/service-process.js';
 
 const root = new URL('../../', import.meta.url);
 /** Several sentences: each is synthesised on its own, so the reply takes a while to stream. */
 const LONG_PROMPT = Array.from({ length: 6 }, (_, i) => `This is sentence number ${i + 1} of a long question about the sea and the wind.`).join(' ');
 
-interface Replica {
-  name: string;
-  port: number;
-  child: ChildProcess;
-  output: string[];
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>;
-}
-
-const children = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-});
+type Replica = ServiceProcess;
 
 /** A service replica as its own process, started the way the image starts it: `node dist/src/main.js`. */
-async function startReplica(name: string, redisUrl: string): Promise<Replica> {
-  const port = await freePort();
-  const child = spawn(process.execPath, ['dist/src/main.js'], {
-    cwd: root,
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: {
-      PATH: process.env['PATH'] ?? '',
+function startReplica(redisUrl: string): Promise<Replica> {
+  return ServiceProcess.start(
+    {
       NODE_ENV: 'production',
-      PORT: String(port),
-      HOST: '127.0.0.1',
       LOG_LEVEL: 'warn',
       TTS_WORKERS: '1',
       // Text turns only: no speech recogniser workers to start.
@@ -42,26 +26,10 @@ async function startReplica(name: string, redisUrl: string): Promise<Replica> {
       REDIS_URL: redisUrl,
       DRAIN_TIMEOUT_MS: '15000',
     },
-  });
-  children.add(child);
-  const output: string[] = [];
-  child.stdout.on('data', (d: Buffer) => output.push(d.toString()));
-  child.stderr.on('data', (d: Buffer) => output.push(d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null; at: number }>((resolve) =>
-    child.once('exit', (code, signal) => {
-      children.delete(child);
-      resolve({ code, signal, at: performance.now() });
-    }),
+    [],
+    // Boot warms the synthesis workers: slow on a loaded machine.
+    { readyPath: '/health/ready', timeoutMs: 60_000 },
   );
-  // Boot warms the synthesis workers: slow on a loaded machine.
-  const deadline = performance.now() + 60_000;
-  for (;;) {
-    const ready = await fetch(`http://127.0.0.1:${port}/health/ready`).then((r) => r.status, () => 0);
-    if (ready === 200) break;
-    if (child.exitCode !== null || performance.now() > deadline) throw new Error(`replica ${name} did not become ready: ${output.join('')}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  return { name, port, child, output, exited };
 }
 
 async function connectionsOpen(replica: Replica): Promise<number> {
@@ -95,17 +63,17 @@ describe('two replicas behind nginx, one drained mid-turn', () => {
   let b: Replica;
   let nginx: NginxServer;
   let url: string;
-  const nginxInstalled = !spawnSync('nginx', ['-v']).error;
+  const nginxInstalled = !spawnSync(NGINX_BINARY, ['-v']).error;
 
   before(async () => {
     if (!nginxInstalled) return;
     redis = await RedisServer.start();
-    [a, b] = await Promise.all([startReplica('a', redis.url), startReplica('b', redis.url)]);
+    [a, b] = await Promise.all([startReplica(redis.url), startReplica(redis.url)]);
     nginx = await NginxServer.start(readFileSync(new URL('deploy/nginx/voice-layer.conf', root), 'utf8'), [`127.0.0.1:${a.port}`, `127.0.0.1:${b.port}`]);
     url = `ws://127.0.0.1:${nginx.port}/v1/voice/ws`;
   });
   after(async () => {
-    for (const replica of [a, b]) if (replica?.child.exitCode === null) replica.child.kill('SIGKILL');
+    for (const replica of [a, b]) replica?.signal('SIGKILL');
     await nginx?.stop();
     await redis?.stop();
   });
@@ -133,7 +101,7 @@ describe('two replicas behind nginx, one drained mid-turn', () => {
     for (const { client } of placed) client.send({ type: 'text.prompt', text: LONG_PROMPT });
     await Promise.all(onA.map((client) => client.nextOf('assistant.audio.start', { timeoutMs: 20_000 })));
     const eventsAtKill = onA.map((client) => client.events.length);
-    a.child.kill('SIGTERM');
+    a.signal('SIGTERM');
     const killedAt = performance.now();
 
     // Readiness of a turns 503 at once; the handshake is refused with 503 too.
@@ -165,7 +133,7 @@ describe('two replicas behind nginx, one drained mid-turn', () => {
     await Promise.all([...reconnected, newcomer].map((client) => converse(client, 'are you still there')));
 
     const exit = await a.exited;
-    assert.ok(exit.code === 0 || exit.signal === 'SIGTERM', `replica a exited cleanly: ${JSON.stringify(exit)} ${a.output.join('').slice(-500)}`);
+    assert.ok(exit.code === 0 || exit.signal === 'SIGTERM', `replica a exited cleanly: ${JSON.stringify(exit)} ${a.output.slice(-500)}`);
     const exitMs = exit.at - killedAt;
     const closedMs = Math.max(...drained.map((d) => d.closedAt)) - killedAt;
 

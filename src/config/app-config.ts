@@ -29,7 +29,7 @@ export interface AppConfig {
     kind: RegistrationStoreKind;
     /** Set when kind is redis. May carry a password: never log it. */
     redisUrl?: string;
-    /** Lifetime of a shared entry (redis only; the memory store keeps entries for the process's life). */
+    /** Lifetime of an entry, in the memory store (LRU + TTL) and in Redis. */
     ttlSeconds: number;
     keyPrefix: string;
   };

@@ -2,10 +2,27 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { describe, it } from 'node:test';
+import { getMetadataStorage } from 'class-validator';
 import { buildAppConfig, resolveLogFormat } from './app-config.js';
 import { ConfigurationError, EnvironmentVariables, validateEnvironment } from './environment.js';
 
 const exampleFile = new URL('../../../.env.example', import.meta.url);
+const readmeFile = new URL('../../../README.md', import.meta.url);
+
+/** Every variable EnvironmentVariables declares, optional ones (no default) included. */
+function declaredVariables(): Set<string> {
+  return new Set(getMetadataStorage().getTargetValidationMetadatas(EnvironmentVariables, '', true, false).map((meta) => meta.propertyName));
+}
+
+/** The variables named in the first column of README's "Configuration" table. */
+function readmeConfigurationVariables(): string[] {
+  const readme = readFileSync(readmeFile, 'utf8');
+  const section = /^## Configuration$([\s\S]*?)^## /m.exec(readme)?.[1] ?? '';
+  return section
+    .split('\n')
+    .filter((line) => line.startsWith('| `'))
+    .flatMap((line) => [...(line.split('|')[1] ?? '').matchAll(/`([A-Z][A-Z0-9_]*)`/g)].map((m) => m[1]!));
+}
 
 describe('environment', () => {
   it('.env.example lists every variable and validates as it is', () => {
@@ -16,6 +33,25 @@ describe('environment', () => {
     const config = buildAppConfig(validateEnvironment(example));
     assert.equal(config.http.port, 8000);
     assert.equal(config.backend.baseUrl, undefined);
+  });
+
+  it('.env.example names every declared variable once, each with its default; README\'s table names each once', () => {
+    const declared = declaredVariables();
+    assert.ok(declared.size >= 50 && declared.has('LOG_FORMAT') && declared.has('PORT'), `declared: ${[...declared].join(', ')}`);
+    const lines = [...readFileSync(exampleFile, 'utf8').matchAll(/^([A-Z][A-Z0-9_]*)=(.*)$/gm)].map((m) => ({ name: m[1]!, value: m[2]! }));
+    const listed = lines.map((line) => line.name);
+    assert.deepEqual(listed.filter((name, i) => listed.indexOf(name) !== i), [], 'named more than once in .env.example');
+    assert.deepEqual([...declared].filter((name) => !listed.includes(name)), [], 'missing from .env.example');
+    assert.deepEqual(listed.filter((name) => !declared.has(name)), [], 'in .env.example but not in EnvironmentVariables');
+    // The file says every value is the default unless unset (empty).
+    const defaults = validateEnvironment({}) as unknown as Record<string, string | number | boolean | undefined>;
+    for (const { name, value } of lines) {
+      assert.equal(value, defaults[name] === undefined ? '' : String(defaults[name]), `${name} in .env.example is not its default`);
+    }
+    const inReadme = readmeConfigurationVariables();
+    assert.deepEqual(inReadme.filter((name, i) => inReadme.indexOf(name) !== i), [], 'named more than once in README\'s configuration table');
+    assert.deepEqual([...declared].filter((name) => !inReadme.includes(name)), [], 'missing from README\'s configuration table');
+    assert.deepEqual(inReadme.filter((name) => !declared.has(name)), [], 'in README\'s configuration table but not in EnvironmentVariables');
   });
 
   it('takes WS_ALLOWED_ORIGINS as origins, and says which entry is not one', () => {

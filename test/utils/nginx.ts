@@ -1,9 +1,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '@app/testing';
+
+/**
+ * Debian's nginx binary. It lives in /usr/sbin, which is not on an unprivileged user's PATH on
+ * Debian (only root's), so look there first rather than rely on PATH.
+ */
+export const NGINX_BINARY = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((path) => existsSync(path)) ?? 'nginx';
 
 export interface NginxTemplate {
   listenPort: number;
@@ -66,7 +72,7 @@ export class NginxServer {
     const port = await freePort();
     const conf = join(dir, 'nginx.conf');
     writeFileSync(conf, nginxMainConfig(dir, site, { listenPort: port, upstreams }));
-    const child = spawn('nginx', ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(NGINX_BINARY, ['-p', dir, '-c', conf, '-e', join(dir, 'error.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
     live.add(child);
     let output = '';
     child.stdout.on('data', (d: Buffer) => (output += d.toString()));

@@ -1,6 +1,6 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import alawmulaw from 'alawmulaw';
-import { decodeWav, pcm16Samples, resamplePcm16, rmsLevel, samplesToBuffer } from '@app/audio';
+import { decodeWav, encodeWav, pcm16Samples, resamplePcm16, rmsLevel, samplesToBuffer } from '@app/audio';
 import type { FliteSynthesizer } from '@app/engines';
 import type { VoiceTestClient } from './voice-test-client.js';
 
@@ -32,6 +32,15 @@ export async function synthesizeSpeech(synthesizer: FliteSynthesizer, text: stri
 
 export function silence(seconds: number, sampleRate = 16000): Buffer {
   return Buffer.alloc(Math.round(seconds * sampleRate) * 2);
+}
+
+/**
+ * Writes `pcm` (PCM16 at `sampleRate`) as a mono 16-bit WAV file with `lead` and `tail` seconds of
+ * silence around it (e.g. for Chromium's fake microphone, which plays the file once); returns `path`.
+ */
+export function writeSpeechWav(path: string, pcm: Buffer, sampleRate = 16000, lead = 1, tail = 3): string {
+  writeFileSync(path, encodeWav({ sampleRate, samples: pcm16Samples(Buffer.concat([silence(lead, sampleRate), pcm, silence(tail, sampleRate)])) }));
+  return path;
 }
 
 /** Uniform white noise in PCM16LE, peaking at `amplitude`, the same for the same seed. */

@@ -46,7 +46,13 @@ export interface Samples {
 /** Whole-streaming-period integrity counters (they must show nothing lost or out of order). */
 export interface Integrity {
   gatewayChunksSent: number;
+  /** Partials answering this generator's own chunks (the echo names each chunk's size and checksum). */
   gatewayPartials: number;
+  /**
+   * Partials answering audio the service added on its own: silence filled in when a speaker's audio
+   * stops (VAD commits; at the end of a level), keep-alive silence. Not counted against drops.
+   */
+  gatewayServicePartials: number;
   gatewayCommitsSent: number;
   gatewayCommitted: number;
   directChunksSent: number;
@@ -77,7 +83,9 @@ const APPEND_JSON = JSON.stringify({ type: 'audio.append', audio: BASE64, sample
 const COMMIT_JSON = JSON.stringify({ type: 'audio.commit' });
 const UPSTREAM_CHUNK = JSON.stringify({ message_type: 'input_audio_chunk', audio_base_64: BASE64, commit: false, sample_rate: RATE });
 const UPSTREAM_COMMIT = JSON.stringify({ message_type: 'input_audio_chunk', audio_base_64: '', commit: true, sample_rate: RATE });
-const STAMPED = /^s(\d+) (chunk|segment) (\d+) @(\d+(?:\.\d+)?)$/;
+const STAMPED = /^s(\d+) (chunk|segment) (\d+)(?: (\d+)b\/(\d+))? @(\d+(?:\.\d+)?)$/;
+/** What the emulator's echo says about one of this generator's chunks: `<bytes>b/<byte sum mod 65536>`. */
+const OWN_CHUNK = `${PCM.length}/${PCM.reduce((sum, byte) => (sum + byte) & 0xffff, 0)}`;
 
 const now = (): number => performance.timeOrigin + performance.now();
 
@@ -90,6 +98,7 @@ let samples: Samples = fresh();
 const integrity: Integrity = {
   gatewayChunksSent: 0,
   gatewayPartials: 0,
+  gatewayServicePartials: 0,
   gatewayCommitsSent: 0,
   gatewayCommitted: 0,
   directChunksSent: 0,
@@ -114,8 +123,8 @@ class Sequence {
   private chunk = 0;
   private segment = 0;
 
-  /** Returns the emulator's send time, or undefined for a text that is not a stamped echo. */
-  check(text: string): number | undefined {
+  /** Returns the emulator's send time and whether the text answers one of this generator's own chunks, or undefined for a text that is not a stamped echo. */
+  check(text: string): { sent: number; own: boolean } | undefined {
     const match = STAMPED.exec(text);
     if (!match) return undefined;
     const stream = Number(match[1]);
@@ -134,7 +143,7 @@ class Sequence {
       if (n !== this.segment + 1) integrity.reordered++;
       this.segment = n;
     }
-    return Number(match[4]);
+    return { sent: Number(match[6]), own: match[2] === 'segment' || `${match[4]}/${match[5]}` === OWN_CHUNK };
   }
 }
 
@@ -189,17 +198,21 @@ class GatewaySession implements Streamer {
     const at = now();
     switch (event.type) {
       case 'transcript.partial': {
-        const sent = this.sequence.check(event.text ?? '');
-        if (sent === undefined) return;
+        const echo = this.sequence.check(event.text ?? '');
+        if (echo === undefined) return;
+        if (!echo.own) {
+          integrity.gatewayServicePartials++;
+          return;
+        }
         integrity.gatewayPartials++;
-        if (recording) samples.gatewayPartial.push(at - sent);
+        if (recording) samples.gatewayPartial.push(at - echo.sent);
         return;
       }
       case 'transcript.committed': {
-        const sent = this.sequence.check(event.text ?? '');
-        if (sent === undefined) return;
+        const echo = this.sequence.check(event.text ?? '');
+        if (echo === undefined) return;
         integrity.gatewayCommitted++;
-        if (recording) samples.gatewayCommitted.push(at - sent);
+        if (recording) samples.gatewayCommitted.push(at - echo.sent);
         this.turnTriggers.push(at);
         return;
       }
@@ -275,12 +288,12 @@ class DirectSession implements Streamer {
         const message = JSON.parse(data.toString()) as { message_type: string; text?: string };
         if (message.message_type === 'session_started') return resolve(session);
         const at = now();
-        const sent = session.sequence.check(message.text ?? '');
-        if (sent === undefined) return;
+        const echo = session.sequence.check(message.text ?? '');
+        if (echo === undefined) return;
         if (message.message_type === 'partial_transcript') {
           integrity.directPartials++;
-          if (recording) samples.directPartial.push(at - sent);
-        } else if (message.message_type === 'committed_transcript' && recording) samples.directCommitted.push(at - sent);
+          if (recording) samples.directPartial.push(at - echo.sent);
+        } else if (message.message_type === 'committed_transcript' && recording) samples.directCommitted.push(at - echo.sent);
       });
     });
   }

@@ -259,6 +259,9 @@ class RealtimeSession {
  * cost. Texts are unique per emulator (`s<stream> chunk <n>`), so a benchmark can match them. When
  * `stamped`, each text ends with ` @<epoch ms>` (performance.timeOrigin + now(), sub-ms): messages
  * go out synchronously (with no sttLatencyMs), so that is the send time, readable in another process.
+ * Stamped chunk texts also name the chunk's size and a checksum (`s1 chunk 5 3200b/41234 @...`), so
+ * a benchmark can tell its own audio from audio the service added (silence filled in after the
+ * client's audio stopped, keep-alive silence) and count what was lost exactly.
  */
 class EchoTranscriber implements Pick<LocalSttPool, 'openStream'> {
   private static streams = 0;
@@ -271,11 +274,18 @@ class EchoTranscriber implements Pick<LocalSttPool, 'openStream'> {
     let segments = 0;
     const stamp = this.stamped ? () => ` @${(performance.timeOrigin + performance.now()).toFixed(3)}` : () => '';
     return {
-      push: () => listener.partial(`s${stream} chunk ${++chunks}${stamp()}`),
+      push: (bytes) => listener.partial(`s${stream} chunk ${++chunks}${this.stamped ? ` ${bytes.length}b/${checksum(bytes)}` : ''}${stamp()}`),
       commit: () => listener.committed(`s${stream} segment ${++segments}${stamp()}`, 'manual'),
       close: () => undefined,
     };
   }
+}
+
+/** Sum of the bytes mod 65536: tells a benchmark's own chunks from silence the service inserted. */
+function checksum(bytes: Uint8Array): number {
+  let sum = 0;
+  for (const byte of bytes) sum = (sum + byte) & 0xffff;
+  return sum;
 }
 
 function round(seconds: number): number {

@@ -3,6 +3,7 @@ import { Worker } from 'node:worker_threads';
 import { DEBIAN_PACKAGES } from './errors.js';
 import type { CommitReason, FromWorker, LocalSttStreamConfig, TimedWord, ToWorker } from './local-stt.protocol.js';
 import type { LocalSttWorkerData } from './local-stt.worker.js';
+import { leastLoaded, StreamLoad } from './local-stt.placement.js';
 
 export interface LocalSttListener {
   speechStart(): void;
@@ -15,6 +16,8 @@ export interface LocalSttListener {
 }
 
 export interface LocalSttStream {
+  /** Index of the worker the stream was placed on (see local-stt.placement.ts). */
+  readonly worker?: number;
   /** Input bytes in the stream's codec and rate; copied, so the caller may reuse the buffer. */
   push(bytes: Uint8Array): void;
   commit(): void;
@@ -39,7 +42,7 @@ export class LocalSttUnavailableError extends Error {
 
 interface WorkerSlot {
   worker: Worker;
-  streams: Map<number, LocalSttListener>;
+  streams: Map<number, { listener: LocalSttListener; load: StreamLoad; manual: boolean }>;
   /** Set when the worker exited; a dead slot takes no new stream while its replacement starts. */
   dead?: boolean;
 }
@@ -66,8 +69,9 @@ export function spawnWorker(url: URL, options: ConstructorParameters<typeof Work
 
 /**
  * Main-thread side of the embedded speech recogniser: worker threads (one per core by default),
- * each serving many streams. A stream stays on its worker; a worker that dies fails its streams
- * and is replaced.
+ * each serving many streams. A new stream goes to the worker with the least recent work (speaking
+ * streams weigh far more than listening ones; see local-stt.placement.ts) and stays there; a worker
+ * that dies fails its streams and is replaced.
  */
 export class LocalSttPool {
   private readonly slots: WorkerSlot[] = [];
@@ -100,18 +104,34 @@ export class LocalSttPool {
     return this.slots.reduce((n, slot) => n + slot.streams.size, 0);
   }
 
+  /** Per worker: open streams and their recent work (the placement's measure; dead workers have Infinity). */
+  workerLoads(now = performance.now()): Array<{ streams: number; load: number }> {
+    return this.slots.map((slot) => ({
+      streams: slot.streams.size,
+      load: slot.dead ? Infinity : [...slot.streams.values()].reduce((sum, stream) => sum + stream.load.load(now), 0),
+    }));
+  }
+
   openStream(config: LocalSttStreamConfig, listener: LocalSttListener): LocalSttStream {
-    const live = this.slots.filter((candidate) => !candidate.dead);
-    if (live.length === 0) throw new LocalSttUnavailableError('every recognition worker stopped and none has restarted yet');
-    const slot = live.reduce((best, candidate) => (candidate.streams.size < best.streams.size ? candidate : best));
+    const now = performance.now();
+    const loads = this.workerLoads(now);
+    if (loads.every((w) => w.load === Infinity)) throw new LocalSttUnavailableError('every recognition worker stopped and none has restarted yet');
+    const index = leastLoaded(loads);
+    const slot = this.slots[index]!;
     const streamId = this.nextStreamId++;
-    slot.streams.set(streamId, listener);
+    const manual = config.commitStrategy === 'manual';
+    // Without VAD every byte goes to the decoder: the stream always weighs as speech.
+    const entry = { listener, load: new StreamLoad(manual, now), manual };
+    slot.streams.set(streamId, entry);
+    const bytesPerSecond = config.sampleRate * (config.codec === 'ulaw' ? 1 : 2);
     const send = (message: ToWorker, transfer: ArrayBuffer[] = []) => {
       if (slot.streams.has(streamId)) slot.worker.postMessage(message, transfer);
     };
     send({ type: 'open', streamId, config });
     return {
+      worker: index,
       push: (bytes) => {
+        entry.load.audio(bytes.length / bytesPerSecond, performance.now());
         // A copy of exactly these bytes (Buffer#slice would share, and transferring would detach, the caller's memory).
         const copy = new Uint8Array(bytes).buffer;
         send({ type: 'audio', streamId, bytes: copy }, [copy]);
@@ -151,7 +171,7 @@ export class LocalSttPool {
       worker.on('exit', () => {
         if (!ready || this.closing) return;
         slot.dead = true;
-        for (const listener of slot.streams.values()) listener.failed('the speech recognition worker stopped');
+        for (const { listener } of slot.streams.values()) listener.failed('the speech recognition worker stopped');
         slot.streams.clear();
         const index = this.slots.indexOf(slot);
         if (index >= 0) {
@@ -165,10 +185,12 @@ export class LocalSttPool {
   }
 
   private dispatch(slot: WorkerSlot, message: Exclude<FromWorker, { type: 'ready' | 'fatal' }>): void {
-    const listener = slot.streams.get(message.streamId);
-    if (!listener) return;
+    const stream = slot.streams.get(message.streamId);
+    if (!stream) return;
+    const { listener } = stream;
     switch (message.type) {
       case 'speech_start':
+        stream.load.setSpeaking(true, performance.now());
         listener.speechStart();
         return;
       case 'speech_progress':
@@ -178,6 +200,7 @@ export class LocalSttPool {
         listener.partial(message.text);
         return;
       case 'committed':
+        stream.load.setSpeaking(stream.manual, performance.now());
         listener.committed(message.text, message.reason, message.words);
         return;
       case 'error':

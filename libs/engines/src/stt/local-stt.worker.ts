@@ -15,6 +15,7 @@ import { FRAME_RATE, PocketSphinxEngine, type PocketSphinxDecoder } from './pock
 import { NarrowbandFrontEnd, supportsNarrowband } from './narrowband.js';
 import { enUsModel, SAMPLE_RATE } from './model.js';
 import type { CommitReason, FromWorker, LocalSttStreamConfig, TimedWord, ToWorker } from './local-stt.protocol.js';
+import { VirtualClockQueue, type VirtualClockLane } from './virtual-clock-queue.js';
 
 export interface LocalSttWorkerData {
   partialIntervalMs: number;
@@ -102,7 +103,9 @@ class Recognizers {
 }
 
 class Stream {
-  private chain: Promise<void> = Promise.resolve();
+  private readonly lane: VirtualClockLane;
+  /** Input bytes per millisecond of audio. */
+  private readonly bytesPerMs: number;
   private resampler?: StreamResampler;
   private vad?: VadStream;
   private decoder?: PocketSphinxDecoder;
@@ -120,7 +123,10 @@ class Stream {
     private readonly config: LocalSttStreamConfig,
     private readonly recognizers: Recognizers,
     private readonly silero: SileroVad,
+    queue: VirtualClockQueue,
   ) {
+    this.lane = queue.lane((error) => post({ type: 'error', streamId: this.id, message: error instanceof Error ? error.message : String(error) }));
+    this.bytesPerMs = (config.sampleRate * (config.codec === 'ulaw' ? 1 : 2)) / 1000;
     this.enqueue(async () => {
       if (config.sampleRate !== SAMPLE_RATE) this.resampler = await createStreamResampler(config.sampleRate, SAMPLE_RATE);
       if (config.sampleRate <= NARROWBAND_RATE) this.narrowband = recognizers.narrowbandFrontEnd();
@@ -129,7 +135,7 @@ class Stream {
   }
 
   audio(bytes: ArrayBuffer): void {
-    this.enqueue(() => this.process(this.decode(bytes)));
+    this.enqueue(() => this.process(this.decode(bytes)), bytes.byteLength / this.bytesPerMs);
   }
 
   commit(): void {
@@ -150,12 +156,10 @@ class Stream {
     });
   }
 
-  private enqueue(step: () => void | Promise<void>): void {
-    this.chain = this.chain.then(async () => {
+  private enqueue(step: () => void | Promise<void>, audioMs = 0): void {
+    this.lane.push(async () => {
       if (!this.closed) await step();
-    }).catch((error: unknown) => {
-      post({ type: 'error', streamId: this.id, message: error instanceof Error ? error.message : String(error) });
-    });
+    }, audioMs);
   }
 
   private decode(bytes: ArrayBuffer): Int16Array {
@@ -262,10 +266,11 @@ async function main(): Promise<void> {
   }
   const recognizers = new Recognizers(engine);
   const streams = new Map<number, Stream>();
+  const queue = new VirtualClockQueue();
   port.on('message', (message: ToWorker) => {
     switch (message.type) {
       case 'open':
-        streams.set(message.streamId, new Stream(message.streamId, message.config, recognizers, silero));
+        streams.set(message.streamId, new Stream(message.streamId, message.config, recognizers, silero, queue));
         return;
       case 'audio':
         streams.get(message.streamId)?.audio(message.bytes);

@@ -6,3 +6,4 @@ export * from './voice-test-client.js';
 export * from './speech.js';
 export * from './redis-server.js';
 export * from './echo.js';
+export * from './room.js';

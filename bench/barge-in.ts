@@ -15,7 +15,7 @@
  *   level, 100 ms late, in three acoustic conditions: `plain` (delay and gain), `room` (reverberation:
  *   early reflections and a 500 ms velvet-noise tail, as much reverberant as direct energy) and
  *   `speakerphone` (the room plus a 300-3400 Hz band limit and soft clipping; libs/testing room.ts).
- *   Any `assistant.interrupted` is a false interruption. Then the same with a user question mixed in
+ *   Any `assistant.interrupted` is a false interruption (2 sessions at a time, one per recogniser thread). Then the same with a user question mixed in
  *   2.5 s into the reply (flite `awb` and espeak-ng, a second engine): it must interrupt.
  *
  * The service and the chat backend run as their own processes; the emulator and clients run here.
@@ -43,6 +43,7 @@ const ECHO_REPLIES = [
   'The museum opens at nine, and the guided tour of the old town leaves from the square every hour.',
 ];
 const VOICES = ['slt', 'kal16', 'rms', 'awb'];
+const ECHO_PARALLEL = 2;
 const CONDITIONS: Record<string, RoomOptions | undefined> = {
   plain: undefined,
   room: { rt60Ms: 500, wet: 1, seed: 5 },
@@ -67,7 +68,7 @@ const service = await startService({
   ELEVENLABS_API_KEY: 'bench',
   ELEVENLABS_BASE_URL: emulator.baseUrl,
   BACKEND_BASE_URL: `http://127.0.0.1:${backendPort}`,
-  STT_WORKERS: '1',
+  STT_WORKERS: '2',
   TTS_WORKERS: '1',
 });
 
@@ -92,6 +93,8 @@ interface Reaction {
   /** Partials of the utterance the client had received when the interruption came (the service emits the partial first). */
   partialsBefore: number;
   audioStillSending: boolean;
+  /** Audio events of the turn received after its assistant.interrupted (must be 0). */
+  audioAfter: number;
 }
 
 async function reaction(provider: 'local' | 'elevenlabs', question: string): Promise<Reaction | undefined> {
@@ -107,6 +110,7 @@ async function reaction(provider: 'local' | 'elevenlabs', question: string): Pro
     let audioEnded = false;
     let partials = 0;
     let partialsBefore = 0;
+    let audioAfter = 0;
     client.socket.on('message', (data) => {
       const event = JSON.parse(data.toString()) as { type: string; turn_id?: number };
       if (event.type === 'transcript.partial') partials++;
@@ -114,7 +118,10 @@ async function reaction(provider: 'local' | 'elevenlabs', question: string): Pro
       if (event.type === 'assistant.interrupted' && interruptedAt === undefined) {
         interruptedAt = now();
         partialsBefore = partials;
-      } else if (event.type.startsWith('assistant.audio')) lastAudioAt = now();
+      } else if (event.type.startsWith('assistant.audio')) {
+        lastAudioAt = now();
+        if (interruptedAt !== undefined) audioAfter++;
+      }
       if (event.type === 'assistant.audio.end') audioEnded = true;
     });
     firstPartialAt = undefined;
@@ -128,6 +135,7 @@ async function reaction(provider: 'local' | 'elevenlabs', question: string): Pro
       toLastAudio: lastAudioAt - speechAt,
       ...(provider === 'elevenlabs' && firstPartialAt !== undefined ? { fromFirstPartial: interruptedAt - firstPartialAt } : {}),
       partialsBefore,
+      audioAfter,
       audioStillSending: !audioEnded && lastAudioAt > speechAt - 100,
     };
   } finally {
@@ -135,15 +143,20 @@ async function reaction(provider: 'local' | 'elevenlabs', question: string): Pro
   }
 }
 
-/** One echoed reply per session, 4 sessions at a time; `user` mixes a question in 2.5 s after playback starts. */
+/**
+ * One echoed reply per session, ECHO_PARALLEL sessions at a time; `user` mixes a question in 2.5 s
+ * after playback starts. Echo at speaking level keeps each session's recogniser decoding all along,
+ * so more sessions than recogniser threads would lag the VAD behind real time and hide both false
+ * interruptions and missed users.
+ */
 async function echoRuns(count: number, room: RoomOptions | undefined, user?: (i: number) => Buffer): Promise<{ interrupted: number; playedMs: number; afterUserMs: number[] }> {
   let interrupted = 0;
   let playedMs = 0;
   const afterUserMs: number[] = [];
   const runs = Array.from({ length: count }, (_, i) => i);
-  for (let i = 0; i < runs.length; i += 4) {
+  for (let i = 0; i < runs.length; i += ECHO_PARALLEL) {
     await Promise.all(
-      runs.slice(i, i + 4).map(async (n) => {
+      runs.slice(i, i + ECHO_PARALLEL).map(async (n) => {
         const client = await configured('parrot', { provider: 'local' }, { output_format: 'pcm_16000', voice_id: VOICES[n % VOICES.length] });
         try {
           client.send({ type: 'text.prompt', text: ECHO_REPLIES[n % ECHO_REPLIES.length]! });
@@ -179,7 +192,7 @@ try {
     console.log(`${label}: ${results.length}/${trials} interrupted (${missed} missed)`);
     console.log(`  speech start -> assistant.interrupted: ${formatMs(summarize(results.map((r) => r.toInterrupted)))}`);
     const sending = results.filter((r) => r.audioStillSending);
-    console.log(`  speech start -> last audio event of the turn: ${formatMs(summarize(results.map((r) => r.toLastAudio)))} (audio still being sent at speech start in ${sending.length}/${results.length})`);
+    console.log(`  speech start -> last audio event of the turn: ${formatMs(summarize(results.map((r) => r.toLastAudio)))} (audio still being sent at speech start in ${sending.length}/${results.length}; audio events after assistant.interrupted: ${results.reduce((n, r) => n + r.audioAfter, 0)})`);
     if (provider === 'local') console.log(`  goal: interrupted within min_speech_ms + 150 = ${min_speech_ms + 150} ms`);
     else {
       console.log(`  first partial -> assistant.interrupted: ${formatMs(summarize(results.flatMap((r) => (r.fromFirstPartial === undefined ? [] : [r.fromFirstPartial]))))}`);

@@ -3,7 +3,8 @@
  * 80-word, 4-sentence text, "generated" like an LLM would: nothing for 300 ms, then ~4-character
  * tokens at 40 tokens/s. Registration `stream` gets them as SSE deltas as they are generated;
  * `json` gets the whole reply as JSON once the last token is generated. GET /timings?session=S
- * returns when (Date.now()) the first sentence of the session's last reply was complete.
+ * returns when (Date.now()) the first sentence of the session's last reply was complete. Registration
+ * `parrot` streams the request's message back at the same pace (bench/barge-in.ts).
  *   PORT=... node dist/bench/streaming-backend.js
  */
 import { createServer } from 'node:http';
@@ -36,6 +37,19 @@ const server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as { registration_id: string; session_id: string };
+    // Registration `parrot` streams the request's own message back as the reply (the barge-in bench picks its replies).
+    if (body.registration_id === 'parrot') {
+      const { message: said } = body as { message?: unknown };
+      const message = typeof said === 'string' ? said : '';
+      res.writeHead(200, { 'content-type': 'text/event-stream' });
+      for (const token of message.match(/.{1,4}/gs) ?? []) {
+        await sleep(1000 / TOKENS_PER_SECOND);
+        if (res.destroyed) return;
+        res.write(`data: ${JSON.stringify({ delta: token })}\n\n`);
+      }
+      res.end('data: [DONE]\n\n');
+      return;
+    }
     const streaming = body.registration_id === 'stream';
     const start = Date.now();
     await sleep(THINK_MS);

@@ -8,6 +8,7 @@ import type { ServerEvent } from '@app/protocol';
 import { FakeOpenAi, normalizeWords, playWithEcho, silence, streamAudio, synthesizeSpeech, type VoiceTestClient } from '@app/testing';
 import { createReferenceBackend } from '@apps/reference-backend';
 import { heardText, type TextMark } from '../src/voice/session/heard-text.js';
+import { useElevenLabsStack } from './utils/elevenlabs-stack.js';
 import { connectConfigured, startTestApp, type TestApp } from './utils/test-app.js';
 
 const REPLY =
@@ -331,4 +332,32 @@ it("echo of the assistant's own reply at speaking level does not interrupt; a us
     await testApp.close();
     await flite.close();
   }
+});
+
+describe('barge-in with ElevenLabs STT (the emulator)', () => {
+  const stack = useElevenLabsStack('xi-barge-in-key', { STT_WORKERS: '1' });
+
+  // Scribe sends no speech-start event: the first partial is the first sign of the user. The echo
+  // detector has judged the microphone audio as it arrived, so the partial that brings the first
+  // word interrupts in the same tick (the event right after it), not on a later partial.
+  it('the first partial with a word interrupts at once when the detector already heard the user', async () => {
+    const client = await stack.testApp.connect();
+    await client.expect('session.ready');
+    client.send({ type: 'session.configure', stt: { provider: 'elevenlabs', ...VAD }, tts: { provider: 'local', output_format: 'pcm_16000' } });
+    await client.expect('session.configured');
+    await client.expect('stt.session_started', { timeoutMs: 20_000 });
+    client.send({ type: 'text.prompt', text: 'tell me a story about the history of rome and its roads and its laws and its emperors' });
+    await waitForChunks(client, 1, 3);
+    const question = Buffer.concat([silence(0.2), await synthesizeSpeech(stack.flite, QUESTION), silence(1.2)]);
+    await streamAudio(client, question, { bytesPerSecond: 32000, chunkMs: 20 });
+    await client.until((e) => e.type === 'assistant.interrupted' && e.turn_id === 1, { timeoutMs: 10_000 });
+    const events = client.events;
+    const interrupted = events.findIndex((e) => e.type === 'assistant.interrupted');
+    const firstPartial = events.findIndex((e) => e.type === 'transcript.partial' && e.text.trim() !== '');
+    const partials = events.filter((e) => e.type === 'transcript.partial').map((e) => (e as { text: string }).text);
+    assert.ok(firstPartial >= 0 && firstPartial < interrupted, 'a partial came first');
+    assert.equal(interrupted, firstPartial + 1, `interrupted right after the first partial; partials: ${partials.join(' | ')}`);
+    assert.ok(!events.slice(interrupted + 1).some((e) => turnOf(e) === 1 && e.type.startsWith('assistant.audio')), 'no audio of the turn after it');
+    await client.close();
+  });
 });

@@ -1,3 +1,4 @@
+import { RoomSimulator, type RoomOptions } from './room.js';
 import type { VoiceTestClient } from './voice-test-client.js';
 
 export interface EchoPlaybackOptions {
@@ -8,6 +9,8 @@ export interface EchoPlaybackOptions {
   delayMs?: number;
   /** User speech (16 kHz PCM16) mixed into the microphone, starting this many ms after playback starts. */
   user?: { pcm: Buffer; atMs: number };
+  /** The reply reaches the microphone through a room (reverb) and optionally a speakerphone (band limit, clipping); default: delay and gain only. */
+  room?: RoomOptions;
   /** Microphone audio after the playback and the user speech ended. */
   tailMs?: number;
   /** Report `assistant.audio.played` every 250 ms, as a real client does. */
@@ -47,6 +50,8 @@ export async function playWithEcho(client: VoiceTestClient, options: EchoPlaybac
   let lastReport = 0;
   const userStart = options.user ? (options.user.atMs * 16) | 0 : 0;
   const userEnd = options.user ? userStart + options.user.pcm.length / 2 : 0;
+  const room = options.room ? new RoomSimulator(options.room) : undefined;
+  const heard = new Float32Array(FRAME_SAMPLES);
   for (let frame = 0; frame < 60_000 / FRAME_MS; frame++) {
     const due = t0 + frame * FRAME_MS;
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, due - performance.now())));
@@ -74,10 +79,13 @@ export async function playWithEcho(client: VoiceTestClient, options: EchoPlaybac
     const micStart = frame * FRAME_SAMPLES;
     const mic = Buffer.alloc(FRAME_SAMPLES * 2);
     for (let i = 0; i < FRAME_SAMPLES; i++) {
-      let sample = 0;
       const e = echoFrom + i;
       const playing = interruptedAtMs === undefined || e < interruptedAtMs * 16;
-      if (playing && e >= 0 && e * 2 + 1 < audio.length) sample += audio.readInt16LE(e * 2) * gain;
+      heard[i] = playing && e >= 0 && e * 2 + 1 < audio.length ? audio.readInt16LE(e * 2) * gain : 0;
+    }
+    const echo = room ? room.process(heard) : heard;
+    for (let i = 0; i < FRAME_SAMPLES; i++) {
+      let sample = echo[i]!;
       const u = micStart + i;
       if (options.user && u >= userStart && u < userEnd) sample += options.user.pcm.readInt16LE((u - userStart) * 2);
       mic.writeInt16LE(Math.max(-32768, Math.min(32767, Math.round(sample))), i * 2);

@@ -7,3 +7,4 @@ export * from './speech.js';
 export * from './redis-server.js';
 export * from './echo.js';
 export * from './stand-in-server.js';
+export * from './room.js';

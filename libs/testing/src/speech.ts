@@ -130,3 +130,25 @@ export function speechSpan(pcm: Buffer, sampleRate = 16000): { start: number; en
   }
   return first < 0 ? { start: 0, end: 0 } : { start: first / sampleRate, end: last / sampleRate };
 }
+
+/**
+ * Synthesises `text` with the Debian `espeak-ng` (a second, formant-synthesis voice: another
+ * engine than flite) as 16 kHz PCM16. `voice` is an espeak-ng voice, e.g. `en-us` or `en+f3`.
+ */
+export async function synthesizeEspeak(text: string, voice = 'en-us', sampleRate = 16000): Promise<Buffer> {
+  const { execFile } = await import('node:child_process');
+  const wav = await new Promise<Buffer>((resolve, reject) => {
+    execFile('espeak-ng', ['--stdout', '-v', voice, '-s', '160', text], { encoding: 'buffer', maxBuffer: 32 * 1024 * 1024, timeout: 30_000 }, (error, stdout) => {
+      if (error) reject(new Error(`espeak-ng failed (apt-get install -y espeak-ng): ${error.message}`));
+      else resolve(stdout);
+    });
+  });
+  // espeak-ng streams its WAV to a pipe with unknown sizes in the header: fix them up before decoding.
+  const fixed = Buffer.from(wav);
+  fixed.writeUInt32LE(fixed.length - 8, 4);
+  const data = fixed.indexOf('data', 12);
+  if (data < 0) throw new Error('espeak-ng gave no WAV data');
+  fixed.writeUInt32LE(fixed.length - data - 8, data + 4);
+  const audio = decodeWav(fixed);
+  return resamplePcmBuffer(samplesToBuffer(audio.samples), audio.sampleRate, sampleRate);
+}

@@ -175,6 +175,11 @@ export class EchoDetector {
     return this.reply?.length ?? 0;
   }
 
+  /** Microphone frames received in all (a running count). */
+  get micFramesSeen(): number {
+    return this.micCount;
+  }
+
   /** Microphone frames held (bounded by maxMicFrames). */
   get micFrames(): number {
     return Math.min(this.micCount, this.limits.maxMicFrames);

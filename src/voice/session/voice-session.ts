@@ -42,7 +42,7 @@ export const AUDIO_MAX_SPEED = 8;
 
 /** Largest total size of frames held behind a pending message before reading pauses. */
 export const MAX_PENDING_INBOUND_BYTES = 2 * 1024 * 1024;
-import { EchoDetector, envelopeFormat } from './echo-detector.js';
+import { EchoDetector, envelopeFormat, type EchoVerdict } from './echo-detector.js';
 import { heardText, isEcho, isEchoSoFar, wordsBetween } from './heard-text.js';
 import { isIgnoredPhrase, mayBecomeIgnoredPhrase, resolveInterruption, wordCount, type EffectiveInterruption } from './interruption.js';
 
@@ -108,14 +108,21 @@ interface UserSpeech {
   /** The echo detector judged this speech the reply's echo at least once / the user at least once. */
   heardEcho?: boolean;
   heardUser?: boolean;
-  /** Consecutive checks that called it the user (one alone may be a fluke). */
-  userStreak?: number;
   /** Interrupted the playing reply on sound alone, before any words were known. */
   interruptedBeforeWords?: boolean;
 }
 
 /** Consecutive "user" verdicts of the echo detector before speech interrupts on sound alone. */
 const USER_CHECKS = 3;
+/**
+ * The echo detector judges the microphone as its audio arrives (while a reply plays or its echo may
+ * still come back), at most once per this many new 10 ms frames: by the time the STT reports speech
+ * (VAD progress, or ElevenLabs' first partial) the verdicts on it are already in, so the
+ * interruption needs no further audio.
+ */
+const JUDGE_EVERY_FRAMES = 2;
+/** ElevenLabs STT: a partial may interrupt when the detector called the microphone the user (USER_CHECKS in a row) within this many 10 ms frames. */
+const USER_HEARD_FRAMES = 150;
 /** Echo of a turn's audio can reach the microphone this long after it was played. */
 const ECHO_DELAY_MS = 1500;
 /** A live partial's latest words are compared with what was played in this span. */
@@ -152,6 +159,8 @@ export class VoiceSession {
   private userSpeech?: UserSpeech;
   /** Reply audio against microphone audio: echo or the user talking (README "Barge-in"). */
   private readonly echo = new EchoDetector();
+  /** The detector's latest verdict on the microphone and how many consecutive ones called it the user (one alone may be a fluke). */
+  private acoustic: { verdict: EchoVerdict; streak: number; judgedAt: number; userAt?: number } = { verdict: 'unknown', streak: 0, judgedAt: 0 };
   /** The turn whose audio finished playing last, and when (for echo arriving late). */
   private lastPlayed?: { playback: Playback; at: number };
   /** The text of a turn dropped while thinking, to be answered with the user's next words. */
@@ -444,7 +453,9 @@ export class VoiceSession {
     const now = performance.now();
     const active = this.playback && !this.playback.stopped && this.playback.turn.firstAudioSentAt !== undefined ? this.playback : undefined;
     const recent = this.lastPlayed && now - this.lastPlayed.at <= ECHO_DELAY_MS ? this.lastPlayed.playback : undefined;
-    const speech: UserSpeech = { startedAt: now, speechMs: 0, partial: '', over: active ?? recent, interrupted: false };
+    // The latest acoustic verdict already covers the speech's onset (the detector's recent window).
+    const { verdict } = this.acoustic;
+    const speech: UserSpeech = { startedAt: now, speechMs: 0, partial: '', over: active ?? recent, interrupted: false, heardEcho: verdict === 'echo', heardUser: verdict === 'user' };
     this.userSpeech = speech;
     if (this.state === 'ready') this.emit({ type: 'user.speech_started' });
     return speech;
@@ -462,12 +473,18 @@ export class VoiceSession {
     const local = ready.stt?.provider === 'local';
     if (local && speech.speechMs < rules.min_speech_ms) return;
     const speaking = playback !== undefined && !playback.stopped && playback.turn.firstAudioSentAt !== undefined;
-    // The acoustic check: while (or just after) the reply plays, is the microphone its echo or the user?
-    const acoustic = speaking || speech.over ? this.judgeEcho(speech) : 'unknown';
+    // The acoustic check (judged as the microphone audio arrived): while (or just after) the reply plays, is it its echo or the user?
+    const acoustic = speaking || speech.over ? this.acoustic.verdict : 'unknown';
+    const userStreak = speaking || speech.over ? this.acoustic.streak : 0;
+    // ElevenLabs: the first partial comes 0.3-1 s into the speech, and the detector's verdict can waver
+    // within an utterance (speech alone may correlate with the reply at some lag); the user counts as
+    // heard when the detector called the microphone the user USER_CHECKS times in a row within USER_HEARD_FRAMES.
+    const { userAt } = this.acoustic;
+    const heardUser = !local && acoustic !== 'silence' && userAt !== undefined && this.echo.micFramesSeen - userAt <= USER_HEARD_FRAMES;
     if (!playback || playback.stopped) return;
-    if (speaking && acoustic === 'echo') return;
+    if (speaking && acoustic === 'echo' && !heardUser) return;
     // Local STT: speech the echo does not explain interrupts at once, without waiting for words.
-    if (local && speaking && acoustic === 'user' && rules.min_words === 0 && (speech.userStreak ?? 0) >= USER_CHECKS) {
+    if (local && speaking && acoustic === 'user' && rules.min_words === 0 && userStreak >= USER_CHECKS) {
       speech.interrupted = true;
       speech.interruptedBeforeWords = true;
       this.interrupt(playback, 'user_speech');
@@ -476,21 +493,35 @@ export class VoiceSession {
     if (wordCount(speech.partial) < Math.max(rules.min_words, speaking ? 1 : 0)) return;
     if (speaking && mayBecomeIgnoredPhrase(speech.partial, rules.ignore_phrases)) return;
     // Words that match what was played are echo, unless the detector heard the user over it.
-    if (speaking && (speech.userStreak ?? 0) < USER_CHECKS && this.isEchoOf(playback, speech, speech.partial, false)) return;
+    if (speaking && userStreak < USER_CHECKS && !heardUser && this.isEchoOf(playback, speech, speech.partial, false)) return;
     speech.interrupted = true;
     this.interrupt(playback, 'user_speech');
   }
 
-  private judgeEcho(speech: UserSpeech): 'silence' | 'echo' | 'user' | 'unknown' {
+  /**
+   * Judges the microphone audio that just arrived, while a reply plays, its echo may still come
+   * back, or an utterance that began over it goes on; elsewhere the verdict is reset.
+   */
+  private watchEcho(now: number): void {
+    const playback = this.playback;
+    const speaking = playback !== undefined && !playback.stopped && playback.turn.firstAudioSentAt !== undefined;
+    const recent = this.lastPlayed !== undefined && now - this.lastPlayed.at <= ECHO_DELAY_MS;
+    if (!speaking && !recent && !this.userSpeech?.over) {
+      this.acoustic = { verdict: 'unknown', streak: 0, judgedAt: this.echo.micFramesSeen };
+      return;
+    }
+    if (this.echo.micFramesSeen - this.acoustic.judgedAt < JUDGE_EVERY_FRAMES) return;
     const judgement = this.echo.judge();
     const { verdict } = judgement;
-    if (verdict === 'echo') speech.heardEcho = true;
-    if (verdict === 'user') speech.heardUser = true;
-    speech.userStreak = verdict === 'user' ? (speech.userStreak ?? 0) + 1 : 0;
-    if (verdict === 'user' || verdict === 'echo') {
+    const streak = verdict === 'user' ? this.acoustic.streak + 1 : 0;
+    const userAt = streak >= USER_CHECKS ? this.echo.micFramesSeen : this.acoustic.userAt;
+    this.acoustic = { verdict, streak, judgedAt: this.echo.micFramesSeen, ...(userAt !== undefined ? { userAt } : {}) };
+    const speech = this.userSpeech;
+    if (speech && verdict === 'echo') speech.heardEcho = true;
+    if (speech && verdict === 'user') speech.heardUser = true;
+    if (speech && (verdict === 'user' || verdict === 'echo')) {
       this.deps.logger.debug({ msg: `echo check: ${verdict}`, correlation: Number(judgement.correlation.toFixed(2)), lag_ms: judgement.lagMs, unexplained: Number(judgement.unexplained.toFixed(2)) });
     }
-    return verdict;
   }
 
   /** A committed utterance that starts no turn: a backchannel while the assistant speaks, or its echo. */
@@ -628,7 +659,11 @@ export class VoiceSession {
     if (audio.length === 0) return;
     this.spendAudioBudget(audio.length / bytesPerSecond(config.audio_format, config.sample_rate));
     this.audioClock?.push(audio.length);
-    if (ready.interruption.enabled) this.echo.addMic(audio, config.audio_format, performance.now());
+    if (ready.interruption.enabled) {
+      const now = performance.now();
+      this.echo.addMic(audio, config.audio_format, now);
+      this.watchEcho(now);
+    }
     stream.push(audio, previousText);
   }
 
@@ -695,7 +730,10 @@ export class VoiceSession {
       if (ready.interruption.enabled) {
         turn.onAudio = (chunk, format) => {
           const at = turn.firstAudioSentAt ?? performance.now();
-          if (turn.firstAudioSentAt === undefined) this.echo.startReply(envelopeFormat(format.name));
+          if (turn.firstAudioSentAt === undefined) {
+            this.echo.startReply(envelopeFormat(format.name));
+            this.acoustic = { verdict: 'unknown', streak: 0, judgedAt: this.echo.micFramesSeen };
+          }
           this.echo.addReply(chunk, at);
         };
       }

@@ -47,7 +47,7 @@ import { NO_FAULTS, startElevenLabsEmulator } from '@apps/elevenlabs-emulator';
 import { WebSocket } from 'ws';
 import { localReply } from '@app/chat';
 import type { ServerEvent } from '@app/protocol';
-import { startService, summarize } from './lib.js';
+import { playedAll, startService, summarize } from './lib.js';
 
 const turns = Number(process.argv[2] ?? 10);
 const levels = (process.argv[3] ?? '1,20').split(',').map(Number);
@@ -181,6 +181,7 @@ async function turn(client: BenchClient, prompt: string): Promise<Sample | strin
   const read = await client.until((event) => event.type === 'assistant.audio.end' || event.type === 'error');
   const last = read.at(-1)!.event;
   if (last.type === 'error') return `error ${last.code}: ${last.message}`;
+  if (last.type === 'assistant.audio.end') client.send(playedAll(last.turn_id));
   const chunks: Array<{ end: number; at: number }> = [];
   let received = 0;
   for (const { event, at } of read) {

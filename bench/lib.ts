@@ -1,6 +1,17 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { MAX_PLAYED_MS } from '@app/protocol';
+
+/**
+ * `assistant.audio.played` for a client that has played all of a turn. With barge-in on (the default) a
+ * turn stays active until its audio has played on the client, estimated in real time when no report
+ * comes; a bench that sends its next prompt on `assistant.audio.end` without this report measures that
+ * playback wait (seconds per reply) instead of the next turn's latency.
+ */
+export function playedAll(turnId: number): { type: 'assistant.audio.played'; turn_id: number; played_ms: number } {
+  return { type: 'assistant.audio.played', turn_id: turnId, played_ms: MAX_PLAYED_MS };
+}
 
 /** Median, p95, p99 and friends of a sample, in the sample's unit. */
 export function summarize(values: number[]): { n: number; median: number; p95: number; p99: number; min: number; max: number } {

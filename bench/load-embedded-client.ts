@@ -14,6 +14,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
+import { playedAll } from './lib.js';
 import { readSharedRecording, speechSpan, whiteNoise, wordErrorRate, SHARED_RECORDINGS } from '@app/testing';
 
 export interface SpeakersCommand {
@@ -160,6 +161,10 @@ class Session {
             session.firstAudioAt ??= now();
             break;
           case 'assistant.audio.end':
+            // Played at once: the next turn's latency is measured, not this reply's real-time playback.
+            if (event.turn_id !== undefined) session.send(JSON.stringify(playedAll(event.turn_id)));
+            session.turnsEnded++;
+            break;
           case 'assistant.interrupted':
             session.turnsEnded++;
             break;
@@ -218,6 +223,7 @@ class Session {
 
 interface ServerEvent {
   type: string;
+  turn_id?: number;
   text?: string;
   code?: string;
 }

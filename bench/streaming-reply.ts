@@ -11,7 +11,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { startElevenLabsEmulator } from '@apps/elevenlabs-emulator';
 import { VoiceTestClient } from '@app/testing';
-import { formatMs, freePort, startService, summarize } from './lib.js';
+import { formatMs, freePort, playedAll, startService, summarize } from './lib.js';
 
 const turns = Number(process.argv[2] ?? 20);
 const which = process.argv[3] ?? 'both';
@@ -53,7 +53,8 @@ try {
           await client.nextOf('assistant.audio.chunk', { timeoutMs: 30_000 });
           const first = performance.now();
           const firstWall = Date.now();
-          await client.nextOf('assistant.audio.end', { timeoutMs: 30_000 });
+          const end = await client.nextOf('assistant.audio.end', { timeoutMs: 30_000 });
+          client.send(playedAll(end.turn_id));
           if (i < 2) continue; // warm-up
           firstAudio[mode].push(first - started);
           if (mode === 'stream') {

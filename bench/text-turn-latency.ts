@@ -7,7 +7,7 @@
  */
 import { startElevenLabsEmulator } from '@apps/elevenlabs-emulator';
 import { VoiceTestClient } from '@app/testing';
-import { formatMs, startService, summarize } from './lib.js';
+import { formatMs, playedAll, startService, summarize } from './lib.js';
 
 const turns = Number(process.argv[2] ?? 40);
 const provider = process.argv[3] === 'elevenlabs' ? 'elevenlabs' : 'local';
@@ -30,7 +30,8 @@ try {
     const message = performance.now();
     await client.nextOf('assistant.audio.chunk');
     const firstChunk = performance.now();
-    await client.nextOf('assistant.audio.end');
+    const end = await client.nextOf('assistant.audio.end');
+    client.send(playedAll(end.turn_id));
     if (i < 3) continue; // warm-up
     toMessage.push(message - started);
     toFirstChunk.push(firstChunk - started);

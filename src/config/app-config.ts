@@ -44,7 +44,8 @@ export interface AppConfig {
     ttsTimestamps: boolean;
   };
   tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number; maxQueuedUnits: number };
-  stt: { workers: number; localModelDir: string };
+  /** maxBacklogSeconds: audio a session may have waiting for recognition before its socket's reading pauses. */
+  stt: { workers: number; localModelDir: string; maxBacklogSeconds: number };
   ws: {
     maxPayloadBytes: number;
     pingIntervalMs: number;
@@ -124,7 +125,7 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       workers: env.TTS_WORKERS ?? Math.max(1, availableParallelism()),
       maxQueuedUnits: env.TTS_MAX_QUEUED_UNITS,
     },
-    stt: { workers: env.STT_WORKERS ?? Math.max(1, availableParallelism()), localModelDir: env.LOCAL_STT_MODEL_DIR },
+    stt: { workers: env.STT_WORKERS ?? Math.max(1, availableParallelism()), localModelDir: env.LOCAL_STT_MODEL_DIR, maxBacklogSeconds: env.STT_MAX_BACKLOG_SECONDS },
     ws: {
       maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,
       pingIntervalMs: env.WS_PING_INTERVAL_MS,

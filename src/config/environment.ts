@@ -156,6 +156,10 @@ export class EnvironmentVariables {
   @IsString() @MinLength(1)
   LOCAL_STT_MODEL_DIR = '/usr/share/pocketsphinx/model/en-us';
 
+  /** Seconds of a session's audio that may wait for its recognition worker; beyond it the service stops reading that socket until half has been recognised. */
+  @Transform(toInt) @Max(600) @Min(2) @IsInt()
+  STT_MAX_BACKLOG_SECONDS = 10;
+
   // --- WebSocket limits ---
   @Transform(toInt) @Max(16 * 1024 * 1024) @Min(4096) @IsInt()
   WS_MAX_PAYLOAD_BYTES = 256 * 1024;

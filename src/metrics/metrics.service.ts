@@ -71,6 +71,7 @@ export class MetricsService implements OnModuleDestroy {
   });
   private readonly loopDelay: IntervalHistogram = monitorEventLoopDelay({ resolution: 10 });
   private readonly pools = new Map<WorkerPoolName, () => number>();
+  private sttBacklog: () => { maxMs: number; totalMs: number } = () => ({ maxMs: 0, totalMs: 0 });
 
   constructor() {
     for (const outcome of TURN_OUTCOMES) this.turns.inc({ outcome }, 0);
@@ -84,6 +85,18 @@ export class MetricsService implements OnModuleDestroy {
       collect() {
         this.reset();
         for (const [pool, read] of pools) this.set({ pool }, read());
+      },
+    });
+    const backlog = () => this.sttBacklog();
+    new Gauge({
+      name: 'voice_layer_stt_backlog_seconds',
+      help: 'Audio waiting for an embedded recognition worker: the largest backlog of one session (max) and the sum over sessions (total).',
+      labelNames: ['stat'] as const,
+      registers: [this.registry],
+      collect() {
+        const { maxMs, totalMs } = backlog();
+        this.set({ stat: 'max' }, maxMs / 1000);
+        this.set({ stat: 'total' }, totalMs / 1000);
       },
     });
     const loopDelay = this.loopDelay;
@@ -148,6 +161,11 @@ export class MetricsService implements OnModuleDestroy {
   /** Registers a pool whose backlog `read()` returns; sampled on every scrape. */
   watchWorkerPool(pool: WorkerPoolName, read: () => number): void {
     this.pools.set(pool, read);
+  }
+
+  /** The embedded recogniser's backlog, sampled on every scrape. */
+  watchSttBacklog(read: () => { maxMs: number; totalMs: number }): void {
+    this.sttBacklog = read;
   }
 
   onModuleDestroy(): void {

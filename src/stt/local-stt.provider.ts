@@ -22,6 +22,7 @@ export class LocalSttProvider implements SttProvider, OnModuleInit, OnApplicatio
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig, @Optional() metrics?: MetricsService) {
     metrics?.watchWorkerPool('stt', () => (this.pool && this.pool.threads > 0 ? this.pool.openStreams / this.pool.threads : 0));
+    metrics?.watchSttBacklog(() => this.pool?.backlog() ?? { maxMs: 0, totalMs: 0 });
   }
 
   async onModuleInit(): Promise<void> {
@@ -92,6 +93,10 @@ export class LocalSttProvider implements SttProvider, OnModuleInit, OnApplicatio
       push: (audio) => stream.push(audio),
       commit: () => stream.commit(),
       close: () => stream.close(),
+      backlog: {
+        seconds: () => stream.backlogMs() / 1000,
+        whenAtMost: (seconds, callback) => stream.whenBacklogAtMost(seconds * 1000, callback),
+      },
     };
   }
 }

@@ -26,6 +26,12 @@ export interface SttStream {
   /** Ends the current segment (manual commit). */
   commit(): void;
   close(): void;
+  /**
+   * Recognisers that queue audio (the embedded engine): seconds of pushed audio not recognised yet,
+   * and a wait until at most `seconds` are left (called at once if already so, or when the stream
+   * fails). The session pauses reading its socket while the backlog is over STT_MAX_BACKLOG_SECONDS.
+   */
+  backlog?: { seconds(): number; whenAtMost(seconds: number, callback: () => void): void };
 }
 
 export interface SttProviderInfo {

@@ -49,6 +49,13 @@ export class SttService {
 
 /** How much longer than the silence window a speaker may go without audio before silence is filled in. */
 const FILL_MARGIN_MS = 100;
+/**
+ * A recogniser still this far behind has audio of the user's left to hear (the session may have paused
+ * reading for its backlog, so no audio arrives though the client is sending): no silence is filled
+ * in yet. Above the granularity of the backlog count (500 ms, CONSUMED_REPORT_MS), so a drained
+ * stream never looks behind.
+ */
+const BEHIND_SECONDS = 0.5;
 
 /**
  * With VAD commits, speech followed by no audio at all (a client that stopped its microphone or
@@ -71,6 +78,7 @@ export function fillSilenceWhenAudioStops(
     if (closed) return;
     timer = setTimeout(() => {
       if (!speaking || closed) return;
+      if ((stream.backlog?.seconds() ?? 0) > BEHIND_SECONDS) return arm();
       const samples = Math.ceil(((windowMs + 2 * FILL_MARGIN_MS) * config.sample_rate) / 1000);
       // Mu-law silence is 0xFF; PCM silence is zeros.
       stream.push(Buffer.alloc(samples * bytesPerSample, bytesPerSample === 1 ? 0xff : 0));
@@ -105,6 +113,7 @@ export function fillSilenceWhenAudioStops(
       stream.push(audio, previousText);
     },
     commit: () => stream.commit(),
+    ...(stream.backlog ? { backlog: stream.backlog } : {}),
     close: () => {
       closed = true;
       clearTimeout(timer);

@@ -104,6 +104,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
       maxQueuedTurns: this.config.session.maxQueuedTurns,
       maxReplyChars: this.config.backend.maxReplyChars,
       maxPendingInbound: this.config.limits.maxPendingInbound,
+      maxSttBacklogSeconds: this.config.stt.maxBacklogSeconds,
       flow: { pause: () => socket.pause(), resume: () => socket.resume() },
       ...(auth ? { binding: { registrationId: auth.registrationId, sessionId: auth.sessionId }, principal: auth.sub } : {}),
       ...(gate && context ? { admitConfigure: () => gate.admitConfigure(context.ip) } : {}),

@@ -68,6 +68,12 @@ export interface VoiceSessionDeps {
   flow?: { pause(): void; resume(): void };
   /** Frames held behind a pending message (configure) before reading pauses; 4x that are dropped. */
   maxPendingInbound?: number;
+  /**
+   * STT_MAX_BACKLOG_SECONDS: audio that may wait for a recogniser that queues it (embedded STT); over
+   * it reading pauses until half is recognised, and without flow control (or past twice it) chunks
+   * are dropped with `rate_limited`.
+   */
+  maxSttBacklogSeconds?: number;
   /** Who the token says the user is, for log lines. */
   principal?: string;
 }
@@ -173,7 +179,7 @@ export class VoiceSession {
   private pendingInboundBytes = 0;
   private inputPaused = false;
   /** Why reading the transport is paused (queue full, audio ahead of real time); it resumes when none is left. */
-  private readonly pauses = new Set<'queue' | 'audio'>();
+  private readonly pauses = new Set<'queue' | 'audio' | 'stt'>();
   private audioResume?: NodeJS.Timeout;
   /** session.configure messages queued or running (the only inbound work that waits on the network). */
   private configuring = 0;
@@ -344,12 +350,12 @@ export class VoiceSession {
     this.stt?.close();
   }
 
-  private pauseInput(reason: 'queue' | 'audio'): void {
+  private pauseInput(reason: 'queue' | 'audio' | 'stt'): void {
     if (this.pauses.size === 0) this.deps.flow?.pause();
     this.pauses.add(reason);
   }
 
-  private resumeInput(reason: 'queue' | 'audio'): void {
+  private resumeInput(reason: 'queue' | 'audio' | 'stt'): void {
     if (!this.pauses.delete(reason) || this.pauses.size > 0 || this.state === 'closed') return;
     this.deps.flow?.resume();
   }
@@ -657,6 +663,7 @@ export class VoiceSession {
       throw new VoiceError('invalid_audio', `PCM16 audio needs an even number of bytes; got ${audio.length}. Chunk dropped.`);
     }
     if (audio.length === 0) return;
+    this.checkSttBacklog(stream);
     this.spendAudioBudget(audio.length / bytesPerSecond(config.audio_format, config.sample_rate));
     this.audioClock?.push(audio.length);
     if (ready.interruption.enabled) {
@@ -665,6 +672,32 @@ export class VoiceSession {
       this.watchEcho(now);
     }
     stream.push(audio, previousText);
+    this.limitSttBacklog(stream);
+  }
+
+  /** Past twice STT_MAX_BACKLOG_SECONDS (reading could not be paused in time) a chunk is dropped, with an error. */
+  private checkSttBacklog(stream: SttStream): void {
+    const max = this.deps.maxSttBacklogSeconds;
+    const behind = stream.backlog?.seconds() ?? 0;
+    if (max === undefined || behind <= 2 * max) return;
+    throw new VoiceError(
+      'rate_limited',
+      `Speech recognition on this server is more than ${2 * max} s behind this session's audio; chunk dropped. Send audio as it is captured, or wait for the transcripts to catch up.`,
+    );
+  }
+
+  /**
+   * Backpressure from the recogniser: with more than STT_MAX_BACKLOG_SECONDS of this session's audio
+   * waiting for its worker, stop reading the socket until half of it has been recognised, so a fast
+   * uploader is slowed by TCP to the speed recognition runs at and the worker's queue stays bounded
+   * (a 60 s upload at once otherwise queued about 1.9 MB and 20 s of decoding per stream).
+   */
+  private limitSttBacklog(stream: SttStream): void {
+    const max = this.deps.maxSttBacklogSeconds;
+    const { backlog } = stream;
+    if (max === undefined || !backlog || !this.deps.flow || this.pauses.has('stt') || backlog.seconds() <= max) return;
+    this.pauseInput('stt');
+    backlog.whenAtMost(max / 2, () => this.resumeInput('stt'));
   }
 
   /** End of the user's speech: the last word's end when words are timed, else the audio before the VAD's silence, else the last audio. */

@@ -277,6 +277,9 @@ class EchoTranscriber implements Pick<LocalSttPool, 'openStream'> {
       push: (bytes) => listener.partial(`s${stream} chunk ${++chunks}${this.stamped ? ` ${bytes.length}b/${checksum(bytes)}` : ''}${stamp()}`),
       commit: () => listener.committed(`s${stream} segment ${++segments}${stamp()}`, 'manual'),
       close: () => undefined,
+      // Echoes synchronously: nothing ever waits.
+      backlogMs: () => 0,
+      whenBacklogAtMost: (_ms, callback) => callback(),
     };
   }
 }

@@ -56,4 +56,32 @@ describe('LocalSttPool placement (real workers, PocketSphinx and Silero)', () =>
     for (const stream of [speaker, listening, third, fourth]) stream.close();
     assert.equal(pool.openStreams, 0);
   });
+
+  it('counts audio the worker has not processed yet (backlog) and says when it has drained', async () => {
+    const events: string[] = [];
+    const stream = pool.openStream(CONFIG, listener(events));
+    // 30 s of human speech at once: the decoder runs at a fraction of real time, so most of it waits.
+    const speech = readSharedRecording('librivox-austen-0880.wav');
+    const second = 32_000;
+    let pushed = 0;
+    for (let k = 0; pushed < 30 * second; k++) {
+      const offset = (k * 3200) % (speech.length - (speech.length % 3200));
+      stream.push(speech.subarray(offset, offset + 3200));
+      pushed += 3200;
+    }
+    const atPush = stream.backlogMs();
+    assert.ok(atPush > 29_000 && atPush <= 30_000, `backlog right after pushing 30 s: ${atPush} ms`);
+    assert.ok(pool.backlog().maxMs >= atPush && pool.backlog().totalMs >= atPush, JSON.stringify(pool.backlog()));
+    const started = performance.now();
+    const drainedAt = await new Promise<number>((resolve) => stream.whenBacklogAtMost(5000, () => resolve(stream.backlogMs())));
+    assert.ok(drainedAt <= 5000, `called back at ${drainedAt} ms of backlog`);
+    assert.ok(performance.now() - started > 1000, 'recognising 25 s of speech takes more than a second');
+    assert.ok(events.includes('speech_start'), 'the audio was recognised, not discarded');
+    // Already below: the callback runs at once.
+    let called = false;
+    stream.whenBacklogAtMost(30_000, () => (called = true));
+    assert.equal(called, true);
+    stream.close();
+    assert.equal(pool.backlog().totalMs, 0, 'a closed stream leaves no backlog');
+  });
 });

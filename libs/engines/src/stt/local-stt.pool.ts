@@ -20,6 +20,13 @@ export interface LocalSttStream {
   readonly worker?: number;
   /** Input bytes in the stream's codec and rate; copied, so the caller may reuse the buffer. */
   push(bytes: Uint8Array): void;
+  /**
+   * Milliseconds of audio pushed that the worker has not processed yet (known to within
+   * CONSUMED_REPORT_MS): grows when audio comes faster than the worker recognises it.
+   */
+  backlogMs(): number;
+  /** Calls `callback` once the backlog is at most `ms` (at once if it already is); replaces an earlier wait. */
+  whenBacklogAtMost(ms: number, callback: () => void): void;
   commit(): void;
   close(): void;
 }
@@ -40,9 +47,19 @@ export class LocalSttUnavailableError extends Error {
   }
 }
 
+interface StreamEntry {
+  listener: LocalSttListener;
+  load: StreamLoad;
+  manual: boolean;
+  /** Audio pushed, and audio the worker reported processed (ms). */
+  pushedMs: number;
+  consumedMs: number;
+  drained?: { atMostMs: number; callback: () => void };
+}
+
 interface WorkerSlot {
   worker: Worker;
-  streams: Map<number, { listener: LocalSttListener; load: StreamLoad; manual: boolean }>;
+  streams: Map<number, StreamEntry>;
   /** Set when the worker exited; a dead slot takes no new stream while its replacement starts. */
   dead?: boolean;
 }
@@ -104,6 +121,20 @@ export class LocalSttPool {
     return this.slots.reduce((n, slot) => n + slot.streams.size, 0);
   }
 
+  /** Audio waiting in the workers, over all streams: the largest backlog of one stream and the sum (ms). */
+  backlog(): { maxMs: number; totalMs: number } {
+    let maxMs = 0;
+    let totalMs = 0;
+    for (const slot of this.slots) {
+      for (const stream of slot.streams.values()) {
+        const ms = Math.max(0, stream.pushedMs - stream.consumedMs);
+        maxMs = Math.max(maxMs, ms);
+        totalMs += ms;
+      }
+    }
+    return { maxMs, totalMs };
+  }
+
   /** Per worker: open streams and their recent work (the placement's measure; dead workers have Infinity). */
   workerLoads(now = performance.now()): Array<{ streams: number; load: number }> {
     return this.slots.map((slot) => ({
@@ -121,7 +152,7 @@ export class LocalSttPool {
     const streamId = this.nextStreamId++;
     const manual = config.commitStrategy === 'manual';
     // Without VAD every byte goes to the decoder: the stream always weighs as speech.
-    const entry = { listener, load: new StreamLoad(manual, now), manual };
+    const entry: StreamEntry = { listener, load: new StreamLoad(manual, now), manual, pushedMs: 0, consumedMs: 0 };
     slot.streams.set(streamId, entry);
     const bytesPerSecond = config.sampleRate * (config.codec === 'ulaw' ? 1 : 2);
     const send = (message: ToWorker, transfer: ArrayBuffer[] = []) => {
@@ -132,9 +163,16 @@ export class LocalSttPool {
       worker: index,
       push: (bytes) => {
         entry.load.audio(bytes.length / bytesPerSecond, performance.now());
+        entry.pushedMs += (bytes.length / bytesPerSecond) * 1000;
         // A copy of exactly these bytes (Buffer#slice would share, and transferring would detach, the caller's memory).
         const copy = new Uint8Array(bytes).buffer;
         send({ type: 'audio', streamId, bytes: copy }, [copy]);
+      },
+      backlogMs: () => Math.max(0, entry.pushedMs - entry.consumedMs),
+      whenBacklogAtMost: (ms, callback) => {
+        entry.drained = undefined;
+        if (entry.pushedMs - entry.consumedMs <= ms) callback();
+        else entry.drained = { atMostMs: ms, callback };
       },
       commit: () => send({ type: 'commit', streamId }),
       close: () => {
@@ -171,7 +209,10 @@ export class LocalSttPool {
       worker.on('exit', () => {
         if (!ready || this.closing) return;
         slot.dead = true;
-        for (const { listener } of slot.streams.values()) listener.failed('the speech recognition worker stopped');
+        for (const stream of slot.streams.values()) {
+          releaseWait(stream);
+          stream.listener.failed('the speech recognition worker stopped');
+        }
         slot.streams.clear();
         const index = this.slots.indexOf(slot);
         if (index >= 0) {
@@ -204,8 +245,25 @@ export class LocalSttPool {
         listener.committed(message.text, message.reason, message.words);
         return;
       case 'error':
+        releaseWait(stream);
         listener.failed(message.message);
         return;
+      case 'consumed': {
+        stream.consumedMs = message.ms;
+        const { drained } = stream;
+        if (drained && stream.pushedMs - stream.consumedMs <= drained.atMostMs) {
+          stream.drained = undefined;
+          drained.callback();
+        }
+        return;
+      }
     }
   }
+}
+
+/** A stream that failed will process nothing more: whoever waits for its backlog to drain stops waiting. */
+function releaseWait(stream: StreamEntry): void {
+  const { drained } = stream;
+  stream.drained = undefined;
+  drained?.callback();
 }

@@ -38,4 +38,12 @@ export type FromWorker =
   | { type: 'speech_progress'; streamId: number; ms: number }
   | { type: 'partial'; streamId: number; text: string }
   | { type: 'committed'; streamId: number; text: string; reason: CommitReason; words?: TimedWord[] }
-  | { type: 'error'; streamId: number; message: string };
+  | { type: 'error'; streamId: number; message: string }
+  /**
+   * Milliseconds of the stream's input audio processed so far, sent each time another
+   * CONSUMED_REPORT_MS have been: the pool's measure of audio waiting in the worker (its backlog).
+   */
+  | { type: 'consumed'; streamId: number; ms: number };
+
+/** How much processed audio a `consumed` report stands for; the backlog is known to within this. */
+export const CONSUMED_REPORT_MS = 500;

@@ -14,7 +14,7 @@ import type { TurnEvent } from '../vad/turn-segmenter.js';
 import { FRAME_RATE, PocketSphinxEngine, type PocketSphinxDecoder } from './pocketsphinx.ffi.js';
 import { NarrowbandFrontEnd, supportsNarrowband } from './narrowband.js';
 import { enUsModel, SAMPLE_RATE } from './model.js';
-import type { CommitReason, FromWorker, LocalSttStreamConfig, TimedWord, ToWorker } from './local-stt.protocol.js';
+import { CONSUMED_REPORT_MS, type CommitReason, type FromWorker, type LocalSttStreamConfig, type TimedWord, type ToWorker } from './local-stt.protocol.js';
 import { VirtualClockQueue, type VirtualClockLane } from './virtual-clock-queue.js';
 
 export interface LocalSttWorkerData {
@@ -117,6 +117,9 @@ class Stream {
   /** 16 kHz samples processed so far, and the index of the first one the current utterance was given. */
   private samplesIn = 0;
   private utteranceStart = 0;
+  /** Input audio processed, and the amount last reported to the pool (`consumed`). */
+  private processedMs = 0;
+  private reportedMs = 0;
 
   constructor(
     private readonly id: number,
@@ -135,7 +138,15 @@ class Stream {
   }
 
   audio(bytes: ArrayBuffer): void {
-    this.enqueue(() => this.process(this.decode(bytes)), bytes.byteLength / this.bytesPerMs);
+    const ms = bytes.byteLength / this.bytesPerMs;
+    this.enqueue(async () => {
+      await this.process(this.decode(bytes));
+      this.processedMs += ms;
+      if (this.processedMs - this.reportedMs >= CONSUMED_REPORT_MS) {
+        this.reportedMs = this.processedMs;
+        post({ type: 'consumed', streamId: this.id, ms: this.processedMs });
+      }
+    }, ms);
   }
 
   commit(): void {

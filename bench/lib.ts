@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { WebSocket } from 'ws';
 import { MAX_PLAYED_MS } from '@app/protocol';
 
 /**
@@ -66,4 +67,20 @@ export async function startService(env: Record<string, string>, readyTimeoutMs =
         child.kill('SIGTERM');
       }),
   };
+}
+
+/** Closes a load-generator socket, terminating it if the close handshake takes over 3 s. */
+export function closeSocket(socket: WebSocket): Promise<void> {
+  if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      socket.terminate();
+      resolve();
+    }, 3000);
+    socket.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    socket.close();
+  });
 }

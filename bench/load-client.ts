@@ -12,6 +12,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
+import { closeSocket } from './lib.js';
 
 export interface OpenCommand {
   cmd: 'open';
@@ -315,21 +316,6 @@ class DirectSession implements Streamer {
   close(): Promise<void> {
     return closeSocket(this.socket);
   }
-}
-
-function closeSocket(socket: WebSocket): Promise<void> {
-  if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      socket.terminate();
-      resolve();
-    }, 3000);
-    socket.once('close', () => {
-      clearTimeout(timer);
-      resolve();
-    });
-    socket.close();
-  });
 }
 
 let commitEveryMs = Infinity;

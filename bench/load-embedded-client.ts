@@ -14,7 +14,7 @@
  */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { WebSocket } from 'ws';
-import { playedAll } from './lib.js';
+import { closeSocket, playedAll } from './lib.js';
 import { readSharedRecording, speechSpan, whiteNoise, wordErrorRate, SHARED_RECORDINGS } from '@app/testing';
 
 export interface SpeakersCommand {
@@ -205,19 +205,7 @@ class Session {
   }
 
   close(): Promise<void> {
-    const socket = this.socket;
-    if (socket.readyState === WebSocket.CLOSED) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        socket.terminate();
-        resolve();
-      }, 3000);
-      socket.once('close', () => {
-        clearTimeout(timer);
-        resolve();
-      });
-      socket.close();
-    });
+    return closeSocket(this.socket);
   }
 }
 

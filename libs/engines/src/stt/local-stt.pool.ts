@@ -184,7 +184,7 @@ export class LocalSttPool {
 
   async close(): Promise<void> {
     this.closing = true;
-    await Promise.all(this.slots.splice(0).map((slot) => slot.worker.terminate()));
+    await Promise.all(this.slots.splice(0).map((slot) => stopWorker(slot.worker)));
   }
 
   private spawn(): Promise<WorkerSlot> {
@@ -196,6 +196,8 @@ export class LocalSttPool {
         if (message.type === 'ready') {
           ready = true;
           resolve(slot);
+        } else if (message.type === 'stopped') {
+          return;
         } else if (message.type === 'fatal') {
           reject(new LocalSttUnavailableError(message.message));
           void worker.terminate();
@@ -225,7 +227,7 @@ export class LocalSttPool {
     });
   }
 
-  private dispatch(slot: WorkerSlot, message: Exclude<FromWorker, { type: 'ready' | 'fatal' }>): void {
+  private dispatch(slot: WorkerSlot, message: Exclude<FromWorker, { type: 'ready' | 'fatal' | 'stopped' }>): void {
     const stream = slot.streams.get(message.streamId);
     if (!stream) return;
     const { listener } = stream;
@@ -266,4 +268,22 @@ function releaseWait(stream: StreamEntry): void {
   const { drained } = stream;
   stream.drained = undefined;
   drained?.callback();
+}
+
+/** Lets a worker finish the step it is running (at most 2 s), then terminates it. */
+async function stopWorker(worker: Worker): Promise<void> {
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, 2000);
+    worker.on('message', (message: FromWorker) => {
+      if (message.type !== 'stopped') return;
+      clearTimeout(timer);
+      resolve();
+    });
+    worker.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    worker.postMessage({ type: 'shutdown' } satisfies ToWorker);
+  });
+  await worker.terminate();
 }

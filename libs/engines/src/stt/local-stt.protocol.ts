@@ -28,11 +28,14 @@ export type ToWorker =
   /** Raw input bytes in the stream's codec and rate (transferred). */
   | { type: 'audio'; streamId: number; bytes: ArrayBuffer }
   | { type: 'commit'; streamId: number }
-  | { type: 'close'; streamId: number };
+  | { type: 'close'; streamId: number }
+  /** Stop running steps (the pool is closing); answered with `stopped` once none is running. */
+  | { type: 'shutdown' };
 
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'fatal'; message: string }
+  | { type: 'stopped' }
   | { type: 'speech_start'; streamId: number }
   /** While speech goes on: its length so far (sent after each chunk of audio processed). */
   | { type: 'speech_progress'; streamId: number; ms: number }

@@ -293,6 +293,9 @@ async function main(): Promise<void> {
         streams.get(message.streamId)?.close();
         streams.delete(message.streamId);
         return;
+      case 'shutdown':
+        void queue.stop().then(() => post({ type: 'stopped' }));
+        return;
     }
   });
   post({ type: 'ready' });

@@ -54,4 +54,27 @@ describe('VirtualClockQueue (recognition worker fairness)', () => {
     assert.equal(errors.length, 1);
     assert.match(String(errors[0]), /boom/);
   });
+
+  it('stop() lets the running step finish, runs nothing queued after it, and takes no new work', async () => {
+    const queue = new VirtualClockQueue(() => 0);
+    const lane = queue.lane(() => undefined);
+    const ran: string[] = [];
+    let release!: () => void;
+    lane.push(async () => {
+      ran.push('running');
+      await new Promise<void>((resolve) => (release = resolve));
+      ran.push('finished');
+    });
+    lane.push(() => void ran.push('queued'));
+    await until(() => ran.length === 1);
+    let stopped = false;
+    const stopping = queue.stop().then(() => (stopped = true));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(stopped, false, 'stop waits for the step running');
+    release();
+    await stopping;
+    lane.push(() => void ran.push('after stop'));
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.deepEqual(ran, ['running', 'finished']);
+  });
 });

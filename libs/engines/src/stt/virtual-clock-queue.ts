@@ -14,6 +14,8 @@
 export class VirtualClockQueue {
   private readonly waiting = new Set<VirtualClockLane>();
   private running = false;
+  private stopped = false;
+  private readonly stopWaiters: Array<() => void> = [];
 
   constructor(private readonly now: () => number = () => performance.now()) {}
 
@@ -23,6 +25,7 @@ export class VirtualClockQueue {
 
   /** @internal A lane got work. */
   wake(lane: VirtualClockLane): void {
+    if (this.stopped) return;
     this.waiting.add(lane);
     if (!this.running) void this.serve();
   }
@@ -30,7 +33,7 @@ export class VirtualClockQueue {
   private async serve(): Promise<void> {
     this.running = true;
     try {
-      while (this.waiting.size > 0) {
+      while (!this.stopped && this.waiting.size > 0) {
         let next: VirtualClockLane | undefined;
         for (const lane of this.waiting) if (!next || lane.headDue < next.headDue) next = lane;
         await next!.runHead();
@@ -38,7 +41,19 @@ export class VirtualClockQueue {
       }
     } finally {
       this.running = false;
+      for (const resolve of this.stopWaiters.splice(0)) resolve();
     }
+  }
+
+  /**
+   * Runs no more steps; resolves once the step running (if any) has finished. A worker thread
+   * terminated in the middle of an ONNX Runtime inference aborts the whole process
+   * ("terminate called after throwing an instance of 'Napi::Error'"), so the pool stops the queue first.
+   */
+  stop(): Promise<void> {
+    this.stopped = true;
+    this.waiting.clear();
+    return this.running ? new Promise((resolve) => this.stopWaiters.push(resolve)) : Promise.resolve();
   }
 }
 

@@ -7,6 +7,7 @@ import { WebSocket, type RawData } from 'ws';
 import { CLIENT_MESSAGES, isClientMessageType, MAX_AUDIO_CHUNK_BYTES } from '@app/protocol';
 import { BEARER_SUBPROTOCOL_PREFIX, VOICE_SUBPROTOCOL } from './auth/ws-auth.service.js';
 import type { HandshakeGate } from './handshake-gate.js';
+import { HandshakePacer } from './handshake-pacer.js';
 
 /** Internal event names the parser produces besides the client message types. */
 export const BINARY_AUDIO_EVENT = 'audio.binary';
@@ -188,27 +189,38 @@ export class VoiceWsAdapter extends WsAdapter {
     const allowed = this.limits.allowedOrigins ?? [];
     const gate = this.limits.gate;
     type Done = (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void;
+    const pacer = new HandshakePacer();
+    const verify = (info: { origin?: string; req: IncomingMessage }, done: Done): void => {
+      if (!pacer.enqueue(() => this.verifyClient(info, done, allowed, gate))) done(false, 503, 'Too many handshakes waiting; retry shortly', { 'Retry-After': '1' });
+    };
     return super.create(port, {
       ...options,
-      verifyClient: (info: { origin?: string; req: IncomingMessage }, done: Done) => {
-        if (allowed.length > 0 && !originAllowed(info.origin, info.req.headers.host, allowed)) {
-          this.logger.warn(`refused a WebSocket handshake from origin ${JSON.stringify(String(info.origin).slice(0, 100))} (not in WS_ALLOWED_ORIGINS)`);
-          return done(false, 403, 'Origin not allowed');
-        }
-        if (!gate) return done(true);
-        gate.admit(info.req).then(
-          (refusal) => (refusal ? done(false, refusal.status, refusal.message, refusal.headers) : done(true)),
-          (error: unknown) => {
-            this.logger.error(error instanceof Error ? error.message : String(error));
-            done(false, 500, 'Handshake failed');
-          },
-        );
-      },
+      verifyClient: verify,
       handleProtocols: selectSubprotocol,
       maxPayload: this.limits.maxPayloadBytes,
       perMessageDeflate: false,
       maxFragments: 64,
       maxBufferedChunks: 1024,
     });
+  }
+
+  private verifyClient(
+    info: { origin?: string; req: IncomingMessage },
+    done: (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void,
+    allowed: readonly string[],
+    gate: Pick<HandshakeGate, 'admit'> | undefined,
+  ): void {
+    if (allowed.length > 0 && !originAllowed(info.origin, info.req.headers.host, allowed)) {
+      this.logger.warn(`refused a WebSocket handshake from origin ${JSON.stringify(String(info.origin).slice(0, 100))} (not in WS_ALLOWED_ORIGINS)`);
+      return done(false, 403, 'Origin not allowed');
+    }
+    if (!gate) return done(true);
+    gate.admit(info.req).then(
+      (refusal) => (refusal ? done(false, refusal.status, refusal.message, refusal.headers) : done(true)),
+      (error: unknown) => {
+        this.logger.error(error instanceof Error ? error.message : String(error));
+        done(false, 500, 'Handshake failed');
+      },
+    );
   }
 }

@@ -27,3 +27,76 @@ describe('HandshakePacer', () => {
     assert.ok(pacer.enqueue(() => ran++));
   });
 });
+
+describe('HandshakePacer CPU share', () => {
+  const busy = (ms: number) => {
+    const until = performance.now() + ms;
+    while (performance.now() < until);
+  };
+
+  it('keeps a storm of handshakes to about half of the main thread, leaving the rest idle for other work', async () => {
+    const pacer = new HandshakePacer(8, 1000, 0.5, 10, 20);
+    const count = 60;
+    let done = 0;
+    const started = performance.now();
+    // Each handshake: 1 ms in its batch and 1 ms more when it completes later (charged).
+    for (let i = 0; i < count; i++) {
+      assert.ok(
+        pacer.enqueue(() => {
+          busy(1);
+          // Its completion, after an asynchronous check: outside the batch, counted all the same.
+          setImmediate(() => {
+            busy(1);
+            done++;
+          });
+        }),
+      );
+    }
+    // A live session's timer: with the loop never idle it would fire late; with the share it keeps time.
+    const lateness: number[] = [];
+    let expected = performance.now() + 5;
+    const timer = setInterval(() => {
+      lateness.push(performance.now() - expected);
+      expected = performance.now() + 5;
+    }, 5);
+    while (done < count) await new Promise((resolve) => setTimeout(resolve, 5));
+    clearInterval(timer);
+    const elapsed = performance.now() - started;
+    // 120 ms of handshake work at half the time, less the 10 ms reserve: at least about 220 ms.
+    assert.ok(elapsed >= 200, `the storm took ${elapsed.toFixed(0)} ms: the share was not applied`);
+    assert.ok(elapsed < 1000, `the storm took ${elapsed.toFixed(0)} ms: it should be about 230`);
+    const sorted = [...lateness].sort((a, b) => a - b);
+    const median = sorted[Math.floor(sorted.length / 2)]!;
+    assert.ok(lateness.length >= 20, `the live timer fired ${lateness.length} times during the storm`);
+    assert.ok(median < 15, `the live timer was late by ${median.toFixed(1)} ms (median)`);
+  });
+
+  it('runs a small burst at once, without waiting for the share', async () => {
+    const pacer = new HandshakePacer(8, 100, 0.5, 20, 20);
+    let ran = 0;
+    const started = performance.now();
+    for (let i = 0; i < 8; i++) pacer.enqueue(() => ran++);
+    while (ran < 8) await new Promise((resolve) => setImmediate(resolve));
+    assert.ok(performance.now() - started < 20, 'a burst inside the reserve needs no timer');
+  });
+
+  it('still lets handshakes through while live work keeps the main thread busier than the share', async () => {
+    const pacer = new HandshakePacer(4, 1000, 0.5, 10, 20);
+    // Live sessions keep the loop about 80 % busy.
+    let live = true;
+    const load = () => {
+      if (!live) return;
+      busy(4);
+      setTimeout(load, 1);
+    };
+    load();
+    let ran = 0;
+    for (let i = 0; i < 40; i++) pacer.enqueue(() => ran++);
+    const started = performance.now();
+    while (ran < 40 && performance.now() - started < 2000) await new Promise((resolve) => setTimeout(resolve, 5));
+    live = false;
+    assert.equal(ran, 40, 'every handshake ran');
+    // At least 4 per 20 ms: 40 in about 200 ms (timers run late under the load).
+    assert.ok(performance.now() - started < 1000, `took ${(performance.now() - started).toFixed(0)} ms`);
+  });
+});

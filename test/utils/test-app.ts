@@ -1,6 +1,6 @@
 import 'reflect-metadata';
 import { ConsoleLogger, type INestApplication } from '@nestjs/common';
-import { Test } from '@nestjs/testing';
+import { Test, type TestingModuleBuilder } from '@nestjs/testing';
 import { VoiceTestClient } from '@app/testing';
 import { VOICE_WS_PATH } from '@app/protocol';
 import { AppModule } from '../../src/app.module.js';
@@ -24,13 +24,14 @@ export interface TestApp {
  * `env` is what the process environment would hold; one TTS worker keeps tests light. Errors and
  * warnings are logged as in production (Nest's default TestingLogger would drop the warnings).
  */
-export async function startTestApp(env: Record<string, string> = {}): Promise<TestApp> {
+export async function startTestApp(env: Record<string, string> = {}, customize: (builder: TestingModuleBuilder) => TestingModuleBuilder = (builder) => builder): Promise<TestApp> {
   const config = buildAppConfig(validateEnvironment({ TTS_WORKERS: '1', STT_WORKERS: '1', LOG_LEVEL: 'warn', ...env }));
-  const moduleRef = await Test.createTestingModule({ imports: [AppModule] })
-    .setLogger(new ConsoleLogger({ logLevels: ['error', 'warn'] }))
-    .overrideProvider(APP_CONFIG)
-    .useValue(config)
-    .compile();
+  const moduleRef = await customize(
+    Test.createTestingModule({ imports: [AppModule] })
+      .setLogger(new ConsoleLogger({ logLevels: ['error', 'warn'] }))
+      .overrideProvider(APP_CONFIG)
+      .useValue(config),
+  ).compile();
   const app = moduleRef.createNestApplication({ logger: ['error', 'warn'] });
   configureApp(app);
   await app.listen(0, '127.0.0.1');

@@ -383,7 +383,6 @@ export class EchoDetector {
     let gain = windowGain ?? this.gainDb ?? 0;
     if (this.gainDb !== undefined) gain = Math.min(gain, this.gainDb + 3);
     if (this.gainCeilingDb !== undefined) gain = Math.min(gain, this.gainCeilingDb);
-    if (this.reverberation && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnTail(count, best.lag, gain, replyAt);
     const decay = this.decayDb;
     // Per frame of the window: the loudest reply frame that may explain it (direct path, then the room's tail), in dB before the gain.
     const predictedDb = this.predictedDb;
@@ -400,7 +399,8 @@ export class EchoDetector {
       predictedDb[i] = nearest;
     }
     if (this.reverberation && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnHeadroom(count, gain);
-    const headroom = this.reverberation ? (this.headroomDb ?? 0) : 0;
+    // Only a path that has shown a tail uses the headroom: plain echo keeps the one-lag prediction.
+    const headroom = this.reverberation && this.decayDb !== undefined ? (this.headroomDb ?? 0) : 0;
     let unexplained = 0;
     let power = 0;
     let excess = 0;
@@ -422,6 +422,8 @@ export class EchoDetector {
     const share = unexplained / loud;
     const powerShare = power > 0 ? excess / power : 0;
     const verdict: EchoVerdict = best.correlation >= ECHO_CORRELATION && share < USER_SHARE && powerShare < USER_POWER_SHARE ? 'echo' : 'user';
+    // Only windows judged echo teach the tail: a user over clear echo must not teach the room to mask them.
+    if (this.reverberation && verdict === 'echo' && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnTail(count, best.lag, gain, replyAt);
     if (verdict === 'echo' && best.correlation >= LEARN_CORRELATION && windowGain !== undefined) {
       this.gainDb = this.gainDb === undefined ? windowGain : 0.8 * this.gainDb + 0.2 * windowGain;
     }

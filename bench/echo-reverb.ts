@@ -29,8 +29,8 @@
  *   3 verdicts) are mostly the power test: a room's echo is the direct sound plus as much reverberant
  *   energy, ~3 dB above a one-lag prediction, and the window's gain (25th percentile) trails it at
  *   the start of a reply; then the tail frames in the reply's pauses (share >= 0.35).
- * - learned: room 40/40 -> 9-14/40, speakerphone 39-40/40, and it costs users: in rooms they
- *   interrupt ~0.7-1 s after their onset and 1-3/12 are missed (a masked user is the price of a
+ * - learned: room 40/40 -> 9-18/40 (three runs), speakerphone 39-40/40, and it costs users: in rooms they
+ *   interrupt ~0.7-1.05 s after their onset and 1-3/12 are missed (a masked user is the price of a
  *   masking tail); plain 0/40 but one marginal user (1.8 s with fixed) is missed. judge() ~25-35 us.
  * - chain: plain users slowed (140 -> 230 ms), room 32/40, speakerphone 40/40.
  * - More "user" verdicts in a row (fixed@10/15/25) or a correlation ceiling (fixed@3@0.6-0.8): no

@@ -20,6 +20,7 @@
  *
  * The service and the chat backend run as their own processes; the emulator and clients run here.
  *   node dist/bench/barge-in.js [trials=10] [echoReplies=20] [userTrials=6] [conditions=plain,room,speakerphone]
+ * BARGE_IN_DEBUG=1 prints each echo run's outcome and its last partial/committed transcripts.
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -164,6 +165,10 @@ async function echoRuns(count: number, room: RoomOptions | undefined, user?: (i:
           const atMs = 2500;
           const result = await playWithEcho(client, { turnId: 1, report: true, delayMs: 100, ...(room ? { room } : {}), ...(pcm ? { user: { pcm, atMs } } : {}) });
           playedMs += result.playedMs;
+          if (process.env['BARGE_IN_DEBUG']) {
+            const texts = client.events.filter((e) => e.type === 'transcript.partial' || e.type === 'transcript.committed').map((e) => `${e.type === 'transcript.committed' ? 'C' : 'P'}:${(e as { text: string }).text}`);
+            console.log(`    [${n}] interrupted ${result.interruptedAtMs ?? '-'} ms; ${texts.slice(-4).join(' | ')}`);
+          }
           if (result.interruptedAtMs !== undefined) {
             interrupted++;
             if (pcm) afterUserMs.push(result.interruptedAtMs - (atMs + speechSpan(pcm).start * 1000));

@@ -334,6 +334,29 @@ it("echo of the assistant's own reply at speaking level does not interrupt; a us
   }
 });
 
+// Issue 10 (open): through a reverberant room (500 ms tail, as much reverberant as direct energy)
+// the detector's one-lag prediction cannot explain the echo in the reply's pauses, and it interrupts
+// (bench/barge-in.ts: 20/20 replies; bench/echo-reverb.ts has the models tried). Kept as a todo so
+// the gap stays visible and a fix shows up as this test passing.
+it('echo of the reply through a reverberant room does not interrupt; a user utterance mixed in does', { todo: 'issue 10: reverberant echo is not told from the user (README "Barge-in")' }, async () => {
+  const testApp = await startTestApp({ STT_WORKERS: '1' });
+  const flite = new FliteSynthesizer({ threads: 1 });
+  const room = { rt60Ms: 500, wet: 1, seed: 5 };
+  try {
+    const client = await connectConfigured(testApp, { stt: VAD, tts: { output_format: 'pcm_16000' } });
+    client.send({ type: 'text.prompt', text: 'tell me a story about the history of rome and its roads and its laws and its emperors' });
+    const echoOnly = await playWithEcho(client, { turnId: 1, report: true, room });
+    assert.equal(echoOnly.interruptedAtMs, undefined, `the reverberant echo interrupted at ${echoOnly.interruptedAtMs} ms`);
+    const user = await flite.synthesize({ text: QUESTION, voice: 'awb', sampleRate: 16000, speed: 1 });
+    client.send({ type: 'text.prompt', text: 'tell me a story about the history of rome and its roads and its laws and its emperors' });
+    const mixed = await playWithEcho(client, { turnId: 2, report: true, room, user: { pcm: Buffer.from(user.pcm), atMs: 3000 } });
+    assert.ok(mixed.interruptedAtMs !== undefined && mixed.interruptedAtMs > 3000, `interrupted at ${mixed.interruptedAtMs} ms`);
+  } finally {
+    await testApp.close();
+    await flite.close();
+  }
+});
+
 describe('barge-in with ElevenLabs STT (the emulator)', () => {
   const stack = useElevenLabsStack('xi-barge-in-key', { STT_WORKERS: '1' });
 

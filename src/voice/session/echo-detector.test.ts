@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FliteSynthesizer } from '@app/engines';
+import { roomEcho } from '@app/testing';
 import { EchoDetector, EnvelopeBuilder, LagSearch, envelopeFormat, type EchoVerdict } from './echo-detector.js';
 
 const RATE = 16000;
@@ -103,6 +104,28 @@ describe('EchoDetector', () => {
     // Past the tracked reply, it does not guess.
     detector.addMic(toBuffer(user.subarray(0, RATE / 2)), 'pcm_16000', 5000);
     assert.equal(detector.judge().verdict, 'unknown');
+  });
+
+  it('learns a reverberation tail only from a reverberant echo path, and only when asked (experimental model)', () => {
+    const delay = (100 * RATE) / 1000;
+    const played = new Int16Array(reply.length + delay + RATE);
+    played.set(reply, delay);
+    const toPcm = (x: Float32Array) => Int16Array.from(x, (v) => Math.max(-32768, Math.min(32767, Math.round(v))));
+    const plain = toPcm(Float32Array.from(played));
+    const room = toPcm(roomEcho(played, { rt60Ms: 500, wet: 1, seed: 5 }));
+    const learned = (mic: Int16Array, reverberation: boolean) => {
+      const detector = new EchoDetector(undefined, { reverberation });
+      run(detector, mic, reply);
+      return { decay: detector.reverberationDecayDb, headroom: detector.reverberationHeadroomDb };
+    };
+    // A 500 ms RT60 decays 1.2 dB per 10 ms frame; the learned rate is the slow end of what the tail needs.
+    const reverberant = learned(room, true);
+    assert.ok(reverberant.decay !== undefined && reverberant.decay >= 0.4 && reverberant.decay <= 2, `room decay ${reverberant.decay}`);
+    assert.ok(reverberant.headroom !== undefined && reverberant.headroom > 1, `room headroom ${reverberant.headroom}`);
+    const direct = learned(plain, true);
+    assert.equal(direct.decay, undefined, 'plain echo has no tail');
+    assert.ok(direct.headroom !== undefined && direct.headroom < 1, `plain headroom ${direct.headroom}`);
+    assert.deepEqual(learned(room, false), { decay: undefined, headroom: undefined }, 'off by default');
   });
 
   it('builds envelopes across odd chunk boundaries and from mu-law', () => {

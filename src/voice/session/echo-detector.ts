@@ -28,6 +28,10 @@ export interface EchoJudgement {
   lagMs: number;
   /** Share of the recent loud microphone frames (or of their power) the echo path does not explain (0..1). */
   unexplained: number;
+  /** Diagnostics (bench): share of loud recent frames unexplained, and of their power. */
+  share?: number;
+  powerShare?: number;
+  gainDb?: number;
 }
 
 export interface EchoDetectorLimits {
@@ -38,6 +42,49 @@ export interface EchoDetectorLimits {
 }
 
 export const ECHO_DETECTOR_LIMITS: EchoDetectorLimits = { maxReplyFrames: 12_000, maxMicFrames: 100 };
+
+/**
+ * Experimental reverberation models (issue 10, bench/echo-reverb.ts), both off by default: neither
+ * reaches 0 false interruptions on a reverberant echo path without slowing or missing users, so the
+ * service runs the detector without them. Kept so the bench can reproduce its findings.
+ */
+export interface EchoDetectorOptions {
+  /**
+   * Learn the echo path per session from clear echo: how fast the echo decays after the reply's
+   * energy drops (a tail of earlier reply frames at that rate) and how far a reverberant echo stands
+   * above its prediction (energies add). Default false.
+   */
+  reverberation?: boolean;
+  /** Let the echo persist as a tail decaying from the level the microphone heard a frame before. Default false. */
+  tail?: boolean;
+}
+
+/** Tuning of the experimental models (mutable for the offline bench). */
+export const REVERB_TUNING = {
+  /** Correlation from which a window teaches the echo path. */
+  learnCorrelation: 0.7,
+  /** Percentile of the decays the window's unexplained frames need. */
+  percentile: 0.2,
+  /** Slowest decay accepted, dB per 10 ms frame (60 dB over 1.5 s). */
+  minDecay: 0.4,
+  /** Unexplained frames a window needs before it teaches a decay. */
+  minFrames: 4,
+  /** Smoothing toward a slower / a faster decay. */
+  slower: 0.5,
+  faster: 0.05,
+  /** Earlier reply frames the learned tail looks back at. */
+  tailFrames: 80,
+  /** The heard tail: decay per frame and the rise allowed over the previous frame (velvet-noise tails flicker), dB. */
+  tailDecay: 0.5,
+  tailRise: 6,
+  /** Power above the prediction (dB) that still counts as echo. */
+  powerMargin: 1,
+  /** Headroom: percentile of the loud frames' excess over the prediction, its cap, and smoothing up / down. */
+  headroomPercentile: 0.8,
+  maxHeadroom: 8,
+  headroomUp: 0.2,
+  headroomDown: 0.05,
+};
 
 export const FRAME_MS = 10;
 /** Microphone span compared with the reply. */
@@ -181,8 +228,20 @@ export class EchoDetector {
   private readonly windowDb = new Float64Array(WINDOW_FRAMES);
   private readonly windowBase = new Int32Array(WINDOW_FRAMES);
   private readonly lags = new LagSearch(WINDOW_FRAMES);
+  /** The echo path's reverberation: how fast (dB per 10 ms frame) the echo decays after the reply's energy drops; undefined: no tail seen. */
+  private decayDb?: number;
+  /** How far (dB) a reverberant echo stands above its prediction at most (energies add). */
+  private headroomDb?: number;
+  private readonly predictedDb = new Float64Array(WINDOW_FRAMES);
+  private readonly reverberation: boolean;
+  private readonly tail: boolean;
 
-  constructor(private readonly limits: EchoDetectorLimits = ECHO_DETECTOR_LIMITS) {
+  constructor(
+    private readonly limits: EchoDetectorLimits = ECHO_DETECTOR_LIMITS,
+    options: EchoDetectorOptions = {},
+  ) {
+    this.reverberation = options.reverberation ?? false;
+    this.tail = options.tail ?? false;
     this.micDb = new Float32Array(limits.maxMicFrames);
     this.micAt = new Float64Array(limits.maxMicFrames);
   }
@@ -200,6 +259,16 @@ export class EchoDetector {
     for (const db of reply.builder.push(chunk)) {
       if (reply.length < reply.frames.length) reply.frames[reply.length++] = db;
     }
+  }
+
+  /** The learned reverberation decay in dB per 10 ms frame (undefined: none learned). */
+  get reverberationDecayDb(): number | undefined {
+    return this.decayDb;
+  }
+
+  /** The learned headroom of the echo over its prediction, dB (undefined: none learned). */
+  get reverberationHeadroomDb(): number | undefined {
+    return this.headroomDb;
   }
 
   /** Reply frames held (bounded by maxReplyFrames). */
@@ -314,28 +383,94 @@ export class EchoDetector {
     let gain = windowGain ?? this.gainDb ?? 0;
     if (this.gainDb !== undefined) gain = Math.min(gain, this.gainDb + 3);
     if (this.gainCeilingDb !== undefined) gain = Math.min(gain, this.gainCeilingDb);
-    let unexplained = 0;
-    let power = 0;
-    let excess = 0;
-    for (let i = count - recent; i < count; i++) {
-      const m = mic[i]!;
-      if (m < FLOOR_DB + LOUD_DB) continue;
+    const decay = this.decayDb;
+    // Per frame of the window: the loudest reply frame that may explain it (direct path, then the room's tail), in dB before the gain.
+    const predictedDb = this.predictedDb;
+    // Only the recent frames are judged; the models need the whole window.
+    const from = this.reverberation || this.tail ? 0 : count - recent;
+    for (let i = from; i < count; i++) {
       // The echo may be off by a frame or two (frame phase, network and timer jitter): the loudest neighbour explains it.
       let nearest = FLOOR_DB;
       for (let d = -LAG_TOLERANCE; d <= LAG_TOLERANCE; d++) nearest = Math.max(nearest, replyAt(i, best.lag + d));
-      const predicted = nearest + gain;
-      if (m > predicted + EXCESS_DB) unexplained++;
+      // The room's tail: earlier reply frames, decaying at the learned rate.
+      if (decay !== undefined) {
+        for (let k = LAG_TOLERANCE + 1; k <= REVERB_TUNING.tailFrames && decay * k < 60; k++) nearest = Math.max(nearest, replyAt(i, best.lag + k) - decay * k);
+      }
+      predictedDb[i] = nearest;
+    }
+    if (this.reverberation && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnHeadroom(count, gain);
+    // Only a path that has shown a tail uses the headroom: plain echo keeps the one-lag prediction.
+    const headroom = this.reverberation && this.decayDb !== undefined ? (this.headroomDb ?? 0) : 0;
+    let unexplained = 0;
+    let power = 0;
+    let excess = 0;
+    // The highest level the echo may have in each frame: the reply's prediction, or the level the
+    // microphone heard a frame before (capped by the bound then) decaying (the `tail` model).
+    let bound = -Infinity;
+    for (let i = from; i < count; i++) {
+      const m = mic[i]!;
+      const predicted = predictedDb[i]! + gain + headroom;
+      const direct = predicted + EXCESS_DB;
+      const chained = this.tail && i > from ? Math.min(mic[i - 1]! + REVERB_TUNING.tailRise, bound) - REVERB_TUNING.tailDecay : -Infinity;
+      bound = Math.max(direct, chained);
+      if (i < count - recent || m < FLOOR_DB + LOUD_DB) continue;
+      if (m > bound) unexplained++;
       const micPower = 10 ** ((m - 60) / 10);
       power += micPower;
-      excess += Math.max(0, micPower - 10 ** ((predicted + 1 - 60) / 10));
+      excess += Math.max(0, micPower - 10 ** ((chained > direct ? chained : predicted + REVERB_TUNING.powerMargin) / 10 - 6));
     }
     const share = unexplained / loud;
     const powerShare = power > 0 ? excess / power : 0;
     const verdict: EchoVerdict = best.correlation >= ECHO_CORRELATION && share < USER_SHARE && powerShare < USER_POWER_SHARE ? 'echo' : 'user';
+    // Only windows judged echo teach the tail: a user over clear echo must not teach the room to mask them.
+    if (this.reverberation && verdict === 'echo' && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnTail(count, best.lag, gain, replyAt);
     if (verdict === 'echo' && best.correlation >= LEARN_CORRELATION && windowGain !== undefined) {
       this.gainDb = this.gainDb === undefined ? windowGain : 0.8 * this.gainDb + 0.2 * windowGain;
     }
-    return { verdict, correlation: best.correlation, lagMs: best.lag * FRAME_MS, unexplained: Math.max(share, powerShare) };
+    return { verdict, correlation: best.correlation, lagMs: best.lag * FRAME_MS, unexplained: Math.max(share, powerShare), share, powerShare, gainDb: gain };
+  }
+
+  /**
+   * Energies add: a reverberant room's echo stands a few dB above the loudest reply frame that
+   * explains it. From a window where the reply clearly comes back, a high percentile of the loud
+   * frames' excess over the prediction; kept per session (plain echo learns ~0 dB).
+   */
+  private learnHeadroom(count: number, gain: number): void {
+    const excess: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const m = this.windowDb[i]!;
+      if (m >= FLOOR_DB + LOUD_DB) excess.push(m - this.predictedDb[i]! - gain);
+    }
+    if (excess.length < 10) return;
+    excess.sort((a, b) => a - b);
+    const want = Math.min(REVERB_TUNING.maxHeadroom, Math.max(0, excess[Math.floor(excess.length * REVERB_TUNING.headroomPercentile)]!));
+    if (this.headroomDb === undefined) this.headroomDb = want;
+    else this.headroomDb += (want > this.headroomDb ? REVERB_TUNING.headroomUp : REVERB_TUNING.headroomDown) * (want - this.headroomDb);
+  }
+
+  /**
+   * From a window where the reply clearly comes back: the loud microphone frames the direct path
+   * does not explain, and for each the fastest decay from an earlier reply frame that would; a low
+   * percentile of those is the decay this window needs.
+   */
+  private learnTail(count: number, lag: number, gain: number, replyAt: (i: number, lag: number) => number): void {
+    const needed: number[] = [];
+    for (let i = 0; i < count; i++) {
+      const m = this.windowDb[i]!;
+      if (m < FLOOR_DB + LOUD_DB) continue;
+      let nearest = FLOOR_DB;
+      for (let d = -LAG_TOLERANCE; d <= LAG_TOLERANCE; d++) nearest = Math.max(nearest, replyAt(i, lag + d));
+      if (m <= nearest + gain + EXCESS_DB) continue;
+      let fastest = 0;
+      for (let k = LAG_TOLERANCE + 1; k <= REVERB_TUNING.tailFrames; k++) fastest = Math.max(fastest, (replyAt(i, lag + k) + gain + EXCESS_DB - m) / k);
+      // Louder than any earlier reply frame explains: not the tail (the user, or too little known).
+      if (fastest > 0) needed.push(fastest);
+    }
+    if (needed.length < REVERB_TUNING.minFrames) return;
+    needed.sort((a, b) => a - b);
+    const want = Math.max(REVERB_TUNING.minDecay, needed[Math.floor(needed.length * REVERB_TUNING.percentile)]!);
+    if (this.decayDb === undefined) this.decayDb = want;
+    else this.decayDb += (want < this.decayDb ? REVERB_TUNING.slower : REVERB_TUNING.faster) * (want - this.decayDb);
   }
 }
 

@@ -28,6 +28,7 @@ import { startElevenLabsEmulator } from '@apps/elevenlabs-emulator';
 import { FliteSynthesizer } from '@app/engines';
 import { INTERRUPTION_DEFAULTS } from '@app/protocol';
 import { playWithEcho, silence, speechSpan, streamAudio, synthesizeEspeak, synthesizeSpeech, VoiceTestClient, type RoomOptions } from '@app/testing';
+import { ECHO_CONDITIONS, ECHO_REPLIES, ECHO_VOICES } from './echo-fixtures.js';
 import { formatMs, freePort, startService, summarize } from './lib.js';
 
 const trials = Number(process.argv[2] ?? 10);
@@ -36,20 +37,7 @@ const userTrials = Number(process.argv[4] ?? 6);
 const conditionNames = (process.argv[5] ?? 'plain,room,speakerphone').split(',');
 const now = () => performance.timeOrigin + performance.now();
 const QUESTIONS = ['what time is it now', 'tell me about the weather in london instead', 'wait stop please', 'how far is the moon from here'];
-const ECHO_REPLIES = [
-  'Rome was founded in the eighth century before Christ, and its roads reached every corner of the empire.',
-  'The drive takes about two and a half hours, so leaving early on Saturday morning means you arrive before lunch.',
-  'There is a family hotel near the harbour that costs one hundred and thirty dollars a night, with breakfast.',
-  'Pack a warm jacket, because the wind off the sea gets cold after sunset, even in the middle of summer.',
-  'The museum opens at nine, and the guided tour of the old town leaves from the square every hour.',
-];
-const VOICES = ['slt', 'kal16', 'rms', 'awb'];
 const ECHO_PARALLEL = 2;
-const CONDITIONS: Record<string, RoomOptions | undefined> = {
-  plain: undefined,
-  room: { rt60Ms: 500, wet: 1, seed: 5 },
-  speakerphone: { rt60Ms: 500, wet: 1, speakerphone: true, seed: 9 },
-};
 
 const backendPort = await freePort();
 const backend = spawn(process.execPath, [fileURLToPath(new URL('./streaming-backend.js', import.meta.url))], {
@@ -158,7 +146,7 @@ async function echoRuns(count: number, room: RoomOptions | undefined, user?: (i:
   for (let i = 0; i < runs.length; i += ECHO_PARALLEL) {
     await Promise.all(
       runs.slice(i, i + ECHO_PARALLEL).map(async (n) => {
-        const client = await configured('parrot', { provider: 'local' }, { output_format: 'pcm_16000', voice_id: VOICES[n % VOICES.length] });
+        const client = await configured('parrot', { provider: 'local' }, { output_format: 'pcm_16000', voice_id: ECHO_VOICES[n % ECHO_VOICES.length] });
         try {
           client.send({ type: 'text.prompt', text: ECHO_REPLIES[n % ECHO_REPLIES.length]! });
           const pcm = user?.(n);
@@ -210,8 +198,8 @@ try {
   const espeakUser = await synthesizeEspeak('wait a moment, what time is it now', 'en-us');
   const fliteUser = Buffer.from((await flite.synthesize({ text: 'tell me about the weather in london instead', voice: 'awb', sampleRate: 16000, speed: 1 })).pcm);
   for (const name of conditionNames) {
-    const room = CONDITIONS[name];
-    if (!(name in CONDITIONS)) throw new Error(`unknown echo condition ${name}`);
+    const room = ECHO_CONDITIONS[name];
+    if (!(name in ECHO_CONDITIONS)) throw new Error(`unknown echo condition ${name}`);
     if (echoReplies > 0) {
       const echo = await echoRuns(echoReplies, room);
       console.log(`echo (${name}): ${echo.interrupted} false interruptions over ${echoReplies} echoed replies (${(echo.playedMs / 1000).toFixed(0)} s of reply audio fed back at speaking level); goal: 0`);

@@ -48,6 +48,7 @@
  */
 import { FliteSynthesizer } from '@app/engines';
 import { INTERRUPTION_DEFAULTS } from '@app/protocol';
+import { ECHO_CONDITIONS, ECHO_REPLIES, ECHO_VOICES } from './echo-fixtures.js';
 import { roomEcho, speechSpan, synthesizeEspeak, type RoomOptions } from '@app/testing';
 import { SileroVad } from '../libs/engines/src/vad/silero-vad.js';
 import { VadStream } from '../libs/engines/src/vad/vad-stream.js';
@@ -62,19 +63,6 @@ const RATE = 16000;
 const FRAME = 320;
 const MIN_SPEECH_MS = INTERRUPTION_DEFAULTS.min_speech_ms;
 const USER_AT_MS = 2500;
-const TEXTS = [
-  'Rome was founded in the eighth century before Christ, and its roads reached every corner of the empire.',
-  'The drive takes about two and a half hours, so leaving early on Saturday morning means you arrive before lunch.',
-  'There is a family hotel near the harbour that costs one hundred and thirty dollars a night, with breakfast.',
-  'Pack a warm jacket, because the wind off the sea gets cold after sunset, even in the middle of summer.',
-  'The museum opens at nine, and the guided tour of the old town leaves from the square every hour.',
-];
-const VOICES = ['slt', 'kal16', 'rms', 'awb'];
-const CONDITIONS: Record<string, RoomOptions | undefined> = {
-  plain: undefined,
-  room: { rt60Ms: 500, wet: 1, seed: 5 },
-  speakerphone: { rt60Ms: 500, wet: 1, speakerphone: true, seed: 9 },
-};
 const VARIANTS: Record<string, EchoDetectorOptions> = {
   fixed: { reverberation: false, tail: false },
   learned: { reverberation: true, tail: false },
@@ -86,7 +74,7 @@ const flite = new FliteSynthesizer({ threads: 1 });
 const toInt16 = (b: Buffer | Uint8Array) => new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 const replies: Int16Array[] = [];
 for (let i = 0; i < replyCount; i++) {
-  replies.push(toInt16(Buffer.from((await flite.synthesize({ text: TEXTS[i % TEXTS.length]!, voice: VOICES[i % VOICES.length] as 'slt', sampleRate: RATE, speed: 1 })).pcm)));
+  replies.push(toInt16(Buffer.from((await flite.synthesize({ text: ECHO_REPLIES[i % ECHO_REPLIES.length]!, voice: ECHO_VOICES[i % ECHO_VOICES.length]!, sampleRate: RATE, speed: 1 })).pcm)));
 }
 const users: Array<[string, Int16Array]> = [
   ['flite awb', toInt16(Buffer.from((await flite.synthesize({ text: 'tell me about the weather in london instead', voice: 'awb', sampleRate: RATE, speed: 1 })).pcm))],
@@ -177,8 +165,8 @@ async function cachedVad(key: string, mic: Int16Array): Promise<Float32Array> {
   return speech;
 }
 for (const name of conditionNames) {
-  if (!(name in CONDITIONS)) throw new Error(`unknown condition ${name}`);
-  const room = CONDITIONS[name];
+  if (!(name in ECHO_CONDITIONS)) throw new Error(`unknown condition ${name}`);
+  const room = ECHO_CONDITIONS[name];
   for (const variantName of variantNames) {
     const [baseName, checksText, doubtText] = variantName.split('@');
     checks = Number(checksText ?? 3);

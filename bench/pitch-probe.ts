@@ -25,26 +25,14 @@
  *   ms); an FFT or a coarser hop cuts that several-fold, and it belongs in the recognition worker.
  */
 import { FliteSynthesizer } from '@app/engines';
-import { roomEcho, synthesizeEspeak, type RoomOptions } from '@app/testing';
+import { ECHO_CONDITIONS, ECHO_REPLIES, ECHO_VOICES } from './echo-fixtures.js';
+import { roomEcho, synthesizeEspeak } from '@app/testing';
 
 const replyCount = Number(process.argv[2] ?? 20);
 const THRESHOLD = Number(process.argv[3] ?? 0.5);
 const RATE = 16000;
 const HOP = 160;
 const WIN = 512;
-const TEXTS = [
-  'Rome was founded in the eighth century before Christ, and its roads reached every corner of the empire.',
-  'The drive takes about two and a half hours, so leaving early on Saturday morning means you arrive before lunch.',
-  'There is a family hotel near the harbour that costs one hundred and thirty dollars a night, with breakfast.',
-  'Pack a warm jacket, because the wind off the sea gets cold after sunset, even in the middle of summer.',
-  'The museum opens at nine, and the guided tour of the old town leaves from the square every hour.',
-];
-const VOICES = ['slt', 'kal16', 'rms', 'awb'];
-const CONDITIONS: Record<string, RoomOptions | undefined> = {
-  plain: undefined,
-  room: { rt60Ms: 500, wet: 1, seed: 5 },
-  speakerphone: { rt60Ms: 500, wet: 1, speakerphone: true, seed: 9 },
-};
 
 /** F0 per 10 ms frame (0 = unvoiced). */
 function pitchTrack(x: Float32Array): Float32Array {
@@ -107,7 +95,7 @@ function unexplainedShare(mic: Float32Array, reply: Float32Array, lagFrames: num
 const flite = new FliteSynthesizer({ threads: 1 });
 const toFloat = (pcm: ArrayBuffer | Uint8Array) => { const b = pcm instanceof Uint8Array ? pcm : new Uint8Array(pcm); return Float32Array.from(new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))); };
 const replies: Float32Array[] = [];
-for (let i = 0; i < replyCount; i++) replies.push(toFloat((await flite.synthesize({ text: TEXTS[i % TEXTS.length]!, voice: VOICES[i % VOICES.length] as 'slt', sampleRate: RATE, speed: 1 })).pcm));
+for (let i = 0; i < replyCount; i++) replies.push(toFloat((await flite.synthesize({ text: ECHO_REPLIES[i % ECHO_REPLIES.length]!, voice: ECHO_VOICES[i % ECHO_VOICES.length]!, sampleRate: RATE, speed: 1 })).pcm));
 const users: Float32Array[] = [
   toFloat((await flite.synthesize({ text: 'tell me about the weather in london instead', voice: 'awb', sampleRate: RATE, speed: 1 })).pcm),
   Float32Array.from(await synthesizeEspeak('wait a moment, what time is it now', 'en-us')),
@@ -115,7 +103,7 @@ const users: Float32Array[] = [
 await flite.close();
 
 const delayMs = 100;
-for (const [name, room] of Object.entries(CONDITIONS)) {
+for (const [name, room] of Object.entries(ECHO_CONDITIONS)) {
   const falseMax: number[] = [];
   let falseCount = 0;
   const reactions: number[] = [];

@@ -1,4 +1,4 @@
-import { createHash, createSecretKey, timingSafeEqual, webcrypto, type KeyObject } from 'node:crypto';
+import { createHash, timingSafeEqual, webcrypto } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import { Inject, Injectable } from '@nestjs/common';
 import { createRemoteJWKSet, errors as joseErrors, jwtVerify, SignJWT, type JWTPayload, type JWTVerifyGetKey } from 'jose';
@@ -43,22 +43,17 @@ const CLAIM_ID = /^[A-Za-z0-9_.:@-]{1,200}$/;
  */
 @Injectable()
 export class WsAuthService {
-  /** A KeyObject made once: jose imported raw bytes on every verify (0.15 ms CPU vs 0.08 ms per token, 1,000 verifications measured). */
-  private readonly hmacKey?: KeyObject;
   /**
-   * The same secret as a WebCrypto key for verifying, imported once: jose's Web API build turns a
-   * KeyObject into a CryptoKey on every verify (79 -> 50 ms CPU per 1,000 tokens, measured; a
-   * storm of handshakes verifies one token each).
+   * The secret as a WebCrypto key, imported once: jose imported raw bytes on every verify, and its
+   * Web API build turns a KeyObject into a CryptoKey on every verify (raw bytes 152, KeyObject 79,
+   * CryptoKey 50 ms CPU per 1,000 tokens, measured; a storm of handshakes verifies one token each).
    */
-  private readonly hmacVerifyKey?: Promise<CryptoKey>;
+  private readonly hmacKey?: Promise<CryptoKey>;
   private readonly jwks?: JWTVerifyGetKey;
 
   constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {
     const { secret, jwksUrl } = config.auth;
-    if (secret) {
-      this.hmacKey = createSecretKey(Buffer.from(secret, 'utf8'));
-      this.hmacVerifyKey = webcrypto.subtle.importKey('raw', Buffer.from(secret, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, ['verify']);
-    }
+    if (secret) this.hmacKey = webcrypto.subtle.importKey('raw', Buffer.from(secret, 'utf8'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']);
     if (jwksUrl) this.jwks = createRemoteJWKSet(new URL(jwksUrl), { timeoutDuration: 5000, cooldownDuration: 30_000 });
   }
 
@@ -112,8 +107,8 @@ export class WsAuthService {
     let payload: JWTPayload;
     try {
       const header = decodeHeaderAlg(token);
-      if (header === 'HS256' && this.hmacVerifyKey) {
-        payload = (await jwtVerify(token, await this.hmacVerifyKey, { ...options, algorithms: ['HS256'] })).payload;
+      if (header === 'HS256' && this.hmacKey) {
+        payload = (await jwtVerify(token, await this.hmacKey, { ...options, algorithms: ['HS256'] })).payload;
       } else if ((header === 'RS256' || header === 'ES256') && this.jwks) {
         payload = (await jwtVerify(token, this.jwks, { ...options, algorithms: ['RS256', 'ES256'] })).payload;
       } else {
@@ -161,7 +156,7 @@ export class WsAuthService {
     if (claims.sub) jwt = jwt.setSubject(claims.sub);
     if (this.config.auth.issuer) jwt = jwt.setIssuer(this.config.auth.issuer);
     if (this.config.auth.audience) jwt = jwt.setAudience(this.config.auth.audience);
-    return { token: await jwt.sign(this.hmacKey), expiresAt };
+    return { token: await jwt.sign(await this.hmacKey), expiresAt };
   }
 
   private acceptedAlgorithms(): string {

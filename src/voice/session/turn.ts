@@ -245,6 +245,7 @@ export class Turn {
       }
       const blob = Buffer.concat(pieces);
       this.setPhase('speaking');
+      this.timeline.mark('first_audio');
       this.emit(context, { type: 'assistant.audio', audio: blob.toString('base64'), ...format });
       this.onAudio?.(blob, audio.format);
       this.noteAudioSent(blob.length);
@@ -257,6 +258,9 @@ export class Turn {
       for await (const chunk of audio.chunks) {
         // Cancelled (barge-in): not one more chunk, even one already synthesised.
         if (signal.aborted) break;
+        // first_audio is marked before the send, not after the echo detector's work that follows it,
+        // so the server's user_to_first_audio never exceeds what the client measures.
+        this.timeline.mark('first_audio');
         const sending = context.writer.sendPaced({ type: 'assistant.audio.chunk', turn_id: this.id, audio: chunk.toString('base64'), ...format, chunk_index: ++count });
         this.onAudio?.(chunk, audio.format);
         this.noteAudioSent(chunk.length);

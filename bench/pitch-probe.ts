@@ -16,6 +16,8 @@
  *   clipping adds harmonics, so the autocorrelation pitch wanders); users 5/6, 2/6, 5/6, 110-1420 ms
  *   after their onset (the echo at speaking level is as loud as the user and often wins the frame).
  * - threshold 0.3: echo alone 0/20, 4/20, 6/20; users 5/6 in every condition.
+ * - (Those user figures are off: the espeak-ng user was its PCM bytes, not its samples, until this was
+ *   fixed later the same day. bench/echo-spectral.ts, the spectrum rather than one pitch, follows on.)
  * - So pitch separates reverberant echo from a user where the loudness envelope cannot (the
  *   envelope detector: room 40/40, speakerphone 40/40 false), but one pitch per frame is not enough:
  *   next steps are a pitch estimate that works without the fundamental (subharmonic summation)
@@ -98,7 +100,7 @@ const replies: Float32Array[] = [];
 for (let i = 0; i < replyCount; i++) replies.push(toFloat((await flite.synthesize({ text: ECHO_REPLIES[i % ECHO_REPLIES.length]!, voice: ECHO_VOICES[i % ECHO_VOICES.length]!, sampleRate: RATE, speed: 1 })).pcm));
 const users: Float32Array[] = [
   toFloat((await flite.synthesize({ text: 'tell me about the weather in london instead', voice: 'awb', sampleRate: RATE, speed: 1 })).pcm),
-  Float32Array.from(await synthesizeEspeak('wait a moment, what time is it now', 'en-us')),
+  toFloat(await synthesizeEspeak('wait a moment, what time is it now', 'en-us')),
 ];
 await flite.close();
 

@@ -184,7 +184,7 @@ for (const name of conditionNames) {
         const frame = acousticInterruption(speech, session.play(mic, reply));
         if (frame !== undefined) {
           falseOnes++;
-          const why = [0, 1, 2].map((k) => session.last[frame - k]!).map((j) => `${j.correlation.toFixed(2)}/${j.share?.toFixed(2)}/${j.powerShare?.toFixed(2)}`);
+          const why = [0, 1, 2].map((k) => session.last[frame - k]!).map((j) => `${j.correlation.toFixed(2)}/${j.share?.toFixed(2)}/${j.powerShare?.toFixed(2)}/s${j.spectralShare?.toFixed(2) ?? "-"}`);
           falseAt.push(`#${index}@${(((frame + 1) * 20 - delayMs) / 1000).toFixed(1)}s(${why.join(',')})`);
         }
       }

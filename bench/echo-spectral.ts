@@ -25,13 +25,10 @@
  *   57/50/60 of 60. Gains fixed from the first 2 s per trial: room 0/20, speakerphone 0/20, plain 1/20.
  * - Versus the loudness envelope (the service's detector): room 40/40 and speakerphone 39-40/40 false
  *   (bench/echo-reverb.ts). The spectrum separates reverberant echo from a user; the envelope does not.
- * - Wired into the service's EchoDetector (`bench/wip/spectral-echo.patch`, not merged: the lag taken from the
- *   envelope's search, the gains learned where the envelope correlation is 0.6 or more, a veto on the
- *   envelope's "user"): the room e2e echo stopped interrupting, but a user over the echo was no longer
- *   detected (room e2e, and the plain-echo unit test's user 1 s late instead of within 200 ms). In the
- *   service the lag is not known: a user over the echo pulls the envelope's lag search to wrong lags,
- *   and the spectral bound is then taken at the wrong place. Next: the spectral check's own lag
- *   (cross-correlating spectral flux), and gains learned only from windows it calls echo.
+ * - In the service (src/voice/session/echo-spectrum.ts): the first wiring took the lag from the
+ *   envelope's per-window search, which a user over reverberant echo pulls to wrong lags (seen
+ *   jumping 60 -> 620 -> 970 -> 1240 ms); the service now uses the peak of the correlation averaged
+ *   over the reply. Figures with the session's rules: README "Barge-in".
  * - Cost here: 512-point FFTs (fft.js) of reply and microphone per 10 ms, about 64 x 104 comparisons per
  *   microphone frame; the whole run (about 2,500 s of audio, each mic track three or four times) takes
  *   about 14 s on one core.

@@ -8,7 +8,18 @@
  * delay): echo correlates strongly at some lag and its energy is explained by the reply scaled by
  * the echo path's gain; a user talking over it adds energy the echo path cannot explain.
  * Cost per judgement: WINDOW_FRAMES x lags (about 50 x 160), small fixed arrays.
+ *
+ * A reverberant room defeats the envelope's one-lag prediction (its tail fills the reply's pauses),
+ * so a spectral check (echo-spectrum.ts) runs beside it on the same audio, at the echo path's delay
+ * (the peak of the envelope correlation averaged over the reply, not one window's best lag). Once
+ * the session has shown an echo path, the spectrum overrides the envelope: frequencies the reply did
+ * not have are the user; spectrally clear echo, or echo on a path where the envelope keeps missing,
+ * is echo. Until the spectrum has learned the path, speech that follows the reply closely is
+ * 'unknown' (words decide). Offline (bench/echo-reverb.ts, 40 echoed replies per condition):
+ * false interruptions room 40/40 -> 0/40, speakerphone 40/40 -> 1-2/40, plain 0/40 unchanged.
  */
+
+import { READY_FRAMES, SpectralEcho, ULAW_TABLE, USER_SHARE as SPECTRAL_USER_SHARE } from './echo-spectrum.js';
 
 export type EchoVerdict =
   /** The microphone is (nearly) quiet. */
@@ -32,6 +43,8 @@ export interface EchoJudgement {
   share?: number;
   powerShare?: number;
   gainDb?: number;
+  /** The spectral check's unexplained share over the last 300 ms (echo-spectrum.ts), when it has one. */
+  spectralShare?: number;
 }
 
 export interface EchoDetectorLimits {
@@ -109,6 +122,14 @@ const LOUD_DB = 14;
 /** Energy above the echo prediction by this much is not echo. */
 const EXCESS_DB = 6;
 const ECHO_CORRELATION = 0.5;
+/** Envelope correlation from which the microphone's frames teach the spectral check the echo path's gains. */
+const SPECTRAL_LEARN_CORRELATION = 0.7;
+/** Share of the spectrally clear echo the envelope called the user from which the path counts as reverberant. */
+const REVERBERANT_MISSES = 0.3;
+/** Judgements of a reply before its averaged lag counts as the path's. */
+const SETTLED_JUDGEMENTS = 25;
+/** Peak of the reply's averaged envelope correlation from which an echo path is taken to exist. */
+const ECHO_PATH_CORRELATION = 0.6;
 const LEARN_CORRELATION = 0.8;
 const USER_SHARE = 0.35;
 /**
@@ -118,17 +139,6 @@ const USER_SHARE = 0.35;
 const MIN_VARIANCE = 1e-6;
 
 export type EnvelopeCodec = 'pcm' | 'ulaw';
-
-const ULAW_TABLE = (() => {
-  const table = new Int16Array(256);
-  for (let i = 0; i < 256; i++) {
-    const u = ~i & 0xff;
-    const exponent = (u >> 4) & 7;
-    const magnitude = ((((u & 0x0f) << 3) + 0x84) << exponent) - 0x84;
-    table[i] = u & 0x80 ? -magnitude : magnitude;
-  }
-  return table;
-})();
 
 /** Turns audio chunks of one format into 10 ms log-energy frames (dB), carrying partial frames over. */
 export class EnvelopeBuilder {
@@ -212,7 +222,7 @@ export function envelopeFormat(name: string): { codec: EnvelopeCodec; sampleRate
  */
 export class EchoDetector {
   private reply?: { builder: EnvelopeBuilder; frames: Float32Array; length: number; startAt?: number };
-  private mic?: { builder: EnvelopeBuilder; format: string };
+  private mic?: { builder: EnvelopeBuilder; format: string; codec: { codec: EnvelopeCodec; sampleRate: number } };
   private readonly micDb: Float32Array;
   private readonly micAt: Float64Array;
   private micCount = 0;
@@ -235,6 +245,20 @@ export class EchoDetector {
   private readonly predictedDb = new Float64Array(WINDOW_FRAMES);
   private readonly reverberation: boolean;
   private readonly tail: boolean;
+  /** The spectral check (echo-spectrum.ts), fed with the same audio; it uses the lag the envelope found. */
+  private readonly spectral: SpectralEcho;
+  private lastLag?: number;
+  private lastCorrelation = 0;
+  private readonly curve = new Float64Array(LAGS);
+  private readonly averageCurve = new Float64Array(LAGS);
+  private curveCount = 0;
+  /** Whether this reply's averaged correlation shows an echo path (see judge). */
+  private echoPath = false;
+  /**
+   * How often the envelope called the user what the spectrum clearly called echo (moving average,
+   * from 0.5: a session's path counts as reverberant until its echo shows otherwise).
+   */
+  private envelopeMisses = 0.5;
 
   constructor(
     private readonly limits: EchoDetectorLimits = ECHO_DETECTOR_LIMITS,
@@ -244,11 +268,18 @@ export class EchoDetector {
     this.tail = options.tail ?? false;
     this.micDb = new Float32Array(limits.maxMicFrames);
     this.micAt = new Float64Array(limits.maxMicFrames);
+    this.spectral = new SpectralEcho(limits.maxReplyFrames);
   }
 
   /** A new turn's reply audio begins; `format` undefined (compressed audio) disables judging until the next turn. */
   startReply(format: { codec: EnvelopeCodec; sampleRate: number } | undefined): void {
     this.reply = format ? { builder: new EnvelopeBuilder(format.codec, format.sampleRate), frames: new Float32Array(this.limits.maxReplyFrames), length: 0 } : undefined;
+    this.spectral.startReply(format);
+    this.lastLag = undefined;
+    this.lastCorrelation = 0;
+    // Each reply's playback starts after its own buffering: the last reply's delay is only a prior
+    // that the new reply's first judgements quickly outweigh.
+    this.curveCount = Math.min(this.curveCount, 5);
   }
 
   /** A reply chunk was sent at `at` (ms, performance.now()); the first one anchors the reply's timeline. */
@@ -259,6 +290,12 @@ export class EchoDetector {
     for (const db of reply.builder.push(chunk)) {
       if (reply.length < reply.frames.length) reply.frames[reply.length++] = db;
     }
+    this.spectral.addReply(chunk);
+  }
+
+  /** The spectral check's state (tests, bench). */
+  get spectralCheck(): SpectralEcho {
+    return this.spectral;
   }
 
   /** The learned reverberation decay in dB per 10 ms frame (undefined: none learned). */
@@ -294,12 +331,13 @@ export class EchoDetector {
     if (this.mic?.format !== formatName) {
       const format = envelopeFormat(formatName);
       if (!format) return;
-      this.mic = { builder: new EnvelopeBuilder(format.codec, format.sampleRate), format: formatName };
+      this.mic = { builder: new EnvelopeBuilder(format.codec, format.sampleRate), format: formatName, codec: format };
     }
     const frames = this.mic.builder.push(chunk);
-    if (frames.length === 0) return;
     const expectedEnd = (this.micEndAt ?? -Infinity) + frames.length * FRAME_MS;
-    const end = expectedEnd > at || at - expectedEnd > 300 ? at : expectedEnd;
+    const end = frames.length === 0 ? this.micEndAt ?? at : expectedEnd > at || at - expectedEnd > 300 ? at : expectedEnd;
+    this.feedSpectral(chunk, frames, end);
+    if (frames.length === 0) return;
     this.micEndAt = end;
     const size = this.limits.maxMicFrames;
     frames.forEach((db, index) => {
@@ -309,6 +347,31 @@ export class EchoDetector {
       this.micAt[slot] = frameAt;
       this.noteQuiet(db, frameAt);
     });
+  }
+
+  /**
+   * The spectral check judges the microphone's frames while the reply (or its tail) is heard at the
+   * lag the last judgement found; otherwise its window only moves on (no FFT).
+   */
+  private feedSpectral(chunk: Buffer, frames: number[], end: number): void {
+    const mic = this.mic!;
+    const reply = this.reply;
+    const lag = this.lastLag;
+    const indexAt = (frameAt: number) => (reply?.startAt === undefined || lag === undefined ? undefined : Math.floor((frameAt - reply.startAt) / FRAME_MS) - lag);
+    const lastIndex = indexAt(end);
+    const judging = reply !== undefined && lastIndex !== undefined && lastIndex >= 0 && lastIndex - 60 < reply.length;
+    this.spectral.addMic(
+      chunk,
+      mic.format,
+      mic.codec,
+      judging
+        ? {
+            replyIndexOf: (k) => indexAt(end - (frames.length - 1 - k) * FRAME_MS),
+            loud: (k) => (frames[k] ?? 0) >= FLOOR_DB + LOUD_DB,
+            learn: this.echoPath && this.lastCorrelation >= SPECTRAL_LEARN_CORRELATION && this.gainCeilingDb === undefined,
+          }
+        : undefined,
+    );
   }
 
   /** Tracks quiet microphone runs while the reply plays: no echo that loud can exist. */
@@ -370,7 +433,23 @@ export class EchoDetector {
     };
     // Past the tracked reply (beyond the frame limit): cannot tell.
     if (length === frames.length && base[count - 1]! - MAX_LAG_MS / FRAME_MS > length) return none('unknown');
-    const best = this.lags.search(mic, base, count, frames, length);
+    const best = this.lags.search(mic, base, count, frames, length, this.curve);
+    // The echo path's delay for the spectral check: the peak of the correlation averaged over the
+    // reply's judgements (the last 2 s or so), not one window's best lag, which a user talking over
+    // reverberant echo pulls to wrong lags (seen jumping 60 -> 620 -> 970 -> 1240 ms).
+    this.curveCount++;
+    const alpha = Math.max(1 / this.curveCount, 0.01);
+    let stable = 0;
+    for (let k = 0; k < LAGS; k++) {
+      this.averageCurve[k] = this.averageCurve[k]! + alpha * (this.curve[k]! - this.averageCurve[k]!);
+      if (this.averageCurve[k]! > this.averageCurve[stable]!) stable = k;
+    }
+    this.lastLag = stable - LAG_SLACK_MS / FRAME_MS;
+    // An echo path shows as a peak that survives averaging; speech that only correlates by chance
+    // (a user with no echo) averages out.
+    // (Once seen, the session keeps it: the same room and loudspeaker; a quiet microphone, as with
+    // headphones, still bounds the echo path through gainCeilingDb.)
+    if (this.curveCount >= SETTLED_JUDGEMENTS && this.averageCurve[stable]! >= ECHO_PATH_CORRELATION) this.echoPath = true;
     // The echo path's gain at the best lag: a low percentile of mic - reply where the reply is loud
     // (user speech only ever adds energy), capped by the gain learned from clear echo.
     const differences: number[] = [];
@@ -421,13 +500,50 @@ export class EchoDetector {
     }
     const share = unexplained / loud;
     const powerShare = power > 0 ? excess / power : 0;
-    const verdict: EchoVerdict = best.correlation >= ECHO_CORRELATION && share < USER_SHARE && powerShare < USER_POWER_SHARE ? 'echo' : 'user';
-    // Only windows judged echo teach the tail: a user over clear echo must not teach the room to mask them.
-    if (this.reverberation && verdict === 'echo' && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnTail(count, best.lag, gain, replyAt);
-    if (verdict === 'echo' && best.correlation >= LEARN_CORRELATION && windowGain !== undefined) {
+    const envelopeVerdict: EchoVerdict = best.correlation >= ECHO_CORRELATION && share < USER_SHARE && powerShare < USER_POWER_SHARE ? 'echo' : 'user';
+    this.lastCorrelation = best.correlation;
+    // A reverberant room leaves energy the envelope's one-lag prediction cannot explain. Where the
+    // microphone follows the reply (correlation) and no quiet microphone has shown the echo path to be
+    // weak (headphones), the spectrum decides on such a path: echo adds no frequencies of its own.
+    // Until the spectral check has learned the echo path (about 0.5 s of loud echo in the session),
+    // such speech is 'unknown': words decide, not sound.
+    const spectralShare = this.spectral.recentShare();
+    const ready = this.spectral.learnedFrames >= READY_FRAMES;
+    if (ready && spectralShare !== undefined && spectralShare < SPECTRAL_USER_SHARE / 2 && best.correlation >= SPECTRAL_LEARN_CORRELATION) {
+      // Clearly echo by its spectrum: does the envelope agree? On a plain path it does, and stays in charge.
+      this.envelopeMisses = 0.9 * this.envelopeMisses + 0.1 * (envelopeVerdict === 'user' ? 1 : 0);
+    }
+    let verdict: EchoVerdict = envelopeVerdict;
+    // (Below ECHO_CORRELATION the envelope always says "user"; the end of a reply, where only the
+    // room's tail is left, correlates poorly, and there only spectrally clear echo overrides it.)
+    const reverberant = this.envelopeMisses >= REVERBERANT_MISSES;
+    const lagSettled = this.curveCount >= SETTLED_JUDGEMENTS && Math.abs(best.lag - (this.lastLag ?? best.lag)) <= LAG_TOLERANCE + 1;
+    const clearEcho = ready && spectralShare !== undefined && (this.spectral.recentShare(10) ?? spectralShare) < SPECTRAL_USER_SHARE / 2;
+    if (this.echoPath && this.gainCeilingDb === undefined && (best.correlation >= ECHO_CORRELATION || clearEcho)) {
+      if (!ready || spectralShare === undefined) {
+        // The spectrum cannot tell yet (the path not learned, too few loud frames judged): speech
+        // that follows the reply closely on a path known to echo may be that echo, so words decide.
+        if (envelopeVerdict === 'user' && best.correlation >= LEARN_CORRELATION) verdict = 'unknown';
+      } else if (spectralShare >= SPECTRAL_USER_SHARE) {
+        // Frequencies the reply did not have: the user, whatever the envelope says (a reverberant
+        // path's learned gain can hide a user in the envelope). Only at the path's settled lag: at a
+        // wrong one the reply's spectrum explains nothing.
+        if (lagSettled) verdict = 'user';
+      } else if (envelopeVerdict === 'user') {
+        // Spectrally clear echo overrides the envelope; in between, it does so where the envelope is
+        // not to be trusted: on a path where it keeps calling clear echo the user (reverberation).
+        // (Overriding also where the window's best lag left the path's cost users over plain echo:
+        // their speech pulls the lag search away, and the spectrum explains some of them.)
+        // The last 100 ms: a user's onset raises it well before the 300 ms mean.
+        const onset = this.spectral.recentShare(10) ?? spectralShare;
+        if (onset < SPECTRAL_USER_SHARE / 2 || reverberant) verdict = 'echo';
+      }
+    }
+    if (this.reverberation && envelopeVerdict === 'echo' && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnTail(count, best.lag, gain, replyAt);
+    if (envelopeVerdict === 'echo' && best.correlation >= LEARN_CORRELATION && windowGain !== undefined) {
       this.gainDb = this.gainDb === undefined ? windowGain : 0.8 * this.gainDb + 0.2 * windowGain;
     }
-    return { verdict, correlation: best.correlation, lagMs: best.lag * FRAME_MS, unexplained: Math.max(share, powerShare), share, powerShare, gainDb: gain };
+    return { verdict, correlation: best.correlation, lagMs: best.lag * FRAME_MS, unexplained: Math.max(share, powerShare), share, powerShare, gainDb: gain, ...(spectralShare !== undefined ? { spectralShare } : {}) };
   }
 
   /**
@@ -497,7 +613,7 @@ export class LagSearch {
    * 0 (at lag L, `base[i] - L`); `frames[0..length)`: the reply's levels. Correlation 0 and lag 0
    * when neither envelope varies.
    */
-  search(mic: Float64Array, base: Int32Array, count: number, frames: Float32Array, length: number): { correlation: number; lag: number } {
+  search(mic: Float64Array, base: Int32Array, count: number, frames: Float32Array, length: number, curve?: Float64Array): { correlation: number; lag: number } {
     let micSum = 0;
     let micSquares = 0;
     for (let i = 0; i < count; i++) {
@@ -509,6 +625,7 @@ export class LagSearch {
     let bestLag = 0;
     if (micVariance <= MIN_VARIANCE) return { correlation: 0, lag: 0 };
     const micDev = Math.sqrt(micVariance);
+    curve?.fill(0);
     let contiguous = count <= this.segment.length - LAGS + 1;
     for (let i = 1; contiguous && i < count; i++) contiguous = base[i] === base[i - 1]! + 1;
     const lowLag = -LAG_SLACK_MS / FRAME_MS;
@@ -547,8 +664,10 @@ export class LagSearch {
         }
       }
       const variance = squares - (sum * sum) / count;
+      if (curve) curve[lag - lowLag] = 0;
       if (variance <= MIN_VARIANCE) continue;
       const correlation = (cross - (micSum * sum) / count) / (micDev * Math.sqrt(variance));
+      if (curve) curve[lag - lowLag] = correlation;
       if (correlation > bestCorrelation) {
         bestCorrelation = correlation;
         bestLag = lag;

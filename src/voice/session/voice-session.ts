@@ -526,7 +526,7 @@ export class VoiceSession {
     if (speech && verdict === 'echo') speech.heardEcho = true;
     if (speech && verdict === 'user') speech.heardUser = true;
     if (speech && (verdict === 'user' || verdict === 'echo')) {
-      this.deps.logger.debug({ msg: `echo check: ${verdict}`, correlation: Number(judgement.correlation.toFixed(2)), lag_ms: judgement.lagMs, unexplained: Number(judgement.unexplained.toFixed(2)) });
+      this.deps.logger.debug({ msg: `echo check: ${verdict}`, correlation: Number(judgement.correlation.toFixed(2)), lag_ms: judgement.lagMs, unexplained: Number(judgement.unexplained.toFixed(2)), ...(judgement.spectralShare !== undefined ? { spectral: Number(judgement.spectralShare.toFixed(2)) } : {}) });
     }
   }
 

@@ -15,12 +15,20 @@ describe('SpectrumFramer', () => {
       const peaks: number[] = [];
       // Odd-sized chunks: a sample split across chunks is carried over.
       const audio = tone(1000, rate, 0.5);
-      for (let i = 0; i < audio.length; i += 333) framer.push(audio.subarray(i, i + 333), (power) => peaks.push(power.indexOf(Math.max(...power))));
+      for (let i = 0; i < audio.length; i += 333) framer.push(audio.subarray(i, i + 333), (power) => peaks.push(power!.indexOf(Math.max(...power!))));
       assert.equal(peaks.length, 50);
       // Grid: 150 Hz + 31.25 Hz steps; 1000 Hz is point 27.2.
       assert.ok(peaks.slice(5).every((p) => p === 27 || p === 28), peaks.join(' '));
     });
   }
+
+  it('gives zeros for digital silence without a transform, and skips the frames not wanted', () => {
+    const framer = new SpectrumFramer('pcm', 16000);
+    const seen: Array<number | undefined> = [];
+    framer.push(Buffer.alloc(16000), (power) => seen.push(power ? Math.max(...power) : undefined), (k) => k % 2 === 0);
+    assert.equal(seen.length, 50);
+    assert.deepEqual(seen.slice(4, 8), [0, undefined, 0, undefined]);
+  });
 });
 
 describe('SpectralEcho', () => {

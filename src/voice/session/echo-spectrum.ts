@@ -92,6 +92,9 @@ export class SpectrumFramer {
   private readonly out = new Float32Array(GRID);
   private position = 0;
   private sinceHop = 0;
+  private zeroRun = 0;
+  /** Whether the last frame was digital silence (all zeros). */
+  silent = false;
   private odd?: number;
 
   constructor(
@@ -117,18 +120,28 @@ export class SpectrumFramer {
   }
 
   /**
-   * Calls `frame` with each completed frame's grid powers (a reused array: copy what you keep).
-   * Without `frame` the audio only moves the window on (no transform: nothing to judge).
+   * Calls `frame` with each completed frame's grid powers (a reused array: copy what you keep), or
+   * with undefined for a frame `wanted(k)` (k: the frame's index within this chunk) declines.
+   * Without `frame` the audio only moves the window on (no transform: nothing to judge). A window of
+   * digital silence (silent TTS, a muted microphone) is all zeros without a transform.
    */
-  push(chunk: Buffer, frame?: (power: Float32Array) => void): void {
+  push(chunk: Buffer, frame?: (power: Float32Array | undefined) => void, wanted?: (k: number) => boolean): void {
     const out = this.out;
+    let k = 0;
     const sample = (value: number) => {
       this.ring[this.position] = value;
       this.position = (this.position + 1) % this.size;
+      this.zeroRun = value === 0 ? this.zeroRun + 1 : 0;
       if (++this.sinceHop === this.hop) {
         this.sinceHop = 0;
         if (!frame) return;
-        this.transform(out);
+        if (wanted && !wanted(k++)) {
+          frame(undefined);
+          return;
+        }
+        this.silent = this.zeroRun >= this.size;
+        if (this.silent) out.fill(0);
+        else this.transform(out);
         frame(out);
       }
     };
@@ -195,13 +208,18 @@ export class SpectralEcho {
     const reply = this.reply;
     if (!reply) return;
     reply.framer.push(chunk, (power) => {
-      if (reply.length >= this.maxReplyFrames) return;
+      if (!power || reply.length >= this.maxReplyFrames) return;
       if ((reply.length + 1) * GRID > reply.levels.length) {
         const grown = new Uint8Array(Math.min(this.maxReplyFrames * GRID, reply.levels.length * 2));
         grown.set(reply.levels);
         reply.levels = grown;
       }
       const offset = reply.length * GRID;
+      // Digital silence: the levels stay 0 (the array starts zeroed and only grows).
+      if (reply.framer.silent) {
+        reply.length++;
+        return;
+      }
       for (let j = 0; j < GRID; j++) reply.levels[offset + j] = Math.max(0, Math.min(255, Math.round((10 * Math.log10(power[j]! + 1e-9)) / DB_STEP)));
       reply.length++;
     });
@@ -231,19 +249,22 @@ export class SpectralEcho {
     }
     const { replyIndexOf, loud, learn } = judging;
     let k = 0;
-    this.mic.framer.push(chunk, (power) => {
-      const index = replyIndexOf(k);
-      const isLoud = loud(k);
-      k++;
-      this.judgeFrame(power, isLoud ? index : undefined, learn);
-    });
+    // Quiet frames are not transformed: only loud ones are judged.
+    this.mic.framer.push(
+      chunk,
+      (power) => {
+        const index = replyIndexOf(k++);
+        this.judgeFrame(power, power ? index : undefined, learn);
+      },
+      loud,
+    );
   }
 
-  private judgeFrame(power: Float32Array, index: number | undefined, learn: boolean): void {
+  private judgeFrame(power: Float32Array | undefined, index: number | undefined, learn: boolean): void {
     const slot = this.shareCount++ % WINDOW;
     this.shares[slot] = Number.NaN;
     const reply = this.reply;
-    if (index === undefined || !reply || index < -LOOKAHEAD || index - HOLD_FRAMES >= reply.length) return;
+    if (!power || index === undefined || !reply || index < -LOOKAHEAD || index - HOLD_FRAMES >= reply.length) return;
     const { bound, maxQ, hold } = this;
     const levels = reply.levels;
     // Peak hold of the reply's levels with the room's decay, in quantised dB steps, carried from one

@@ -36,9 +36,7 @@
  * samples, as the second user; fixed here.)
  */
 import FFT from 'fft.js';
-import { FliteSynthesizer } from '@app/engines';
-import { ECHO_CONDITIONS, ECHO_REPLIES, ECHO_VOICES } from './echo-fixtures.js';
-import { roomEcho, synthesizeEspeak } from '@app/testing';
+import { ECHO_CONDITIONS, ECHO_VOICES, echoProbeTracks, echoedMic } from './echo-fixtures.js';
 
 const replyCount = Number(process.argv[2] ?? 20);
 const THRESHOLD = Number(process.argv[3] ?? 0.3);
@@ -204,19 +202,8 @@ function windowed(share: Float32Array): Float32Array {
   return result;
 }
 
-const flite = new FliteSynthesizer({ threads: 1 });
-const toFloat = (pcm: ArrayBuffer | Uint8Array) => {
-  const b = pcm instanceof Uint8Array ? pcm : new Uint8Array(pcm);
-  return Float32Array.from(new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength)));
-};
-const replies: Float32Array[] = [];
-for (let i = 0; i < replyCount; i++) replies.push(toFloat((await flite.synthesize({ text: ECHO_REPLIES[i % ECHO_REPLIES.length]!, voice: ECHO_VOICES[i % ECHO_VOICES.length]!, sampleRate: RATE, speed: 1 })).pcm));
-const users: Float32Array[] = [
-  toFloat((await flite.synthesize({ text: 'tell me about the weather in london instead', voice: 'awb', sampleRate: RATE, speed: 1 })).pcm),
-  toFloat(await synthesizeEspeak('wait a moment, what time is it now', 'en-us')),
-  toFloat((await flite.synthesize({ text: 'no stop, I want to book a table for two', voice: 'slt', sampleRate: RATE, speed: 1 })).pcm),
-];
-await flite.close();
+const { replies, users: allUsers } = await echoProbeTracks(replyCount);
+const users = allUsers;
 
 const delayMs = 100;
 const started = performance.now();
@@ -229,10 +216,7 @@ for (const [name, room] of Object.entries(ECHO_CONDITIONS)) {
   const userMax: number[] = [];
   for (let i = 0; i < replies.length; i++) {
     const reply = replies[i]!;
-    const heard = room ? roomEcho(Int16Array.from(reply.map((v) => Math.max(-32768, Math.min(32767, Math.round(v))))), room) : reply;
-    const delay = (delayMs * RATE) / 1000;
-    const mic = new Float32Array(heard.length + delay);
-    mic.set(heard, delay);
+    const mic = echoedMic(reply, room, delayMs);
     const replySpectra = spectra(reply, true);
     const lag = delayMs / 10;
     const micSpectra = spectra(mic);

@@ -26,9 +26,7 @@
  *   (this run: 33 s for about 830 s of tracks; brute-force autocorrelation over 200 lags every 10
  *   ms); an FFT or a coarser hop cuts that several-fold, and it belongs in the recognition worker.
  */
-import { FliteSynthesizer } from '@app/engines';
-import { ECHO_CONDITIONS, ECHO_REPLIES, ECHO_VOICES } from './echo-fixtures.js';
-import { roomEcho, synthesizeEspeak } from '@app/testing';
+import { ECHO_CONDITIONS, ECHO_VOICES, echoProbeTracks, echoedMic } from './echo-fixtures.js';
 
 const replyCount = Number(process.argv[2] ?? 20);
 const THRESHOLD = Number(process.argv[3] ?? 0.5);
@@ -94,15 +92,9 @@ function unexplainedShare(mic: Float32Array, reply: Float32Array, lagFrames: num
   return share;
 }
 
-const flite = new FliteSynthesizer({ threads: 1 });
-const toFloat = (pcm: ArrayBuffer | Uint8Array) => { const b = pcm instanceof Uint8Array ? pcm : new Uint8Array(pcm); return Float32Array.from(new Int16Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength))); };
-const replies: Float32Array[] = [];
-for (let i = 0; i < replyCount; i++) replies.push(toFloat((await flite.synthesize({ text: ECHO_REPLIES[i % ECHO_REPLIES.length]!, voice: ECHO_VOICES[i % ECHO_VOICES.length]!, sampleRate: RATE, speed: 1 })).pcm));
-const users: Float32Array[] = [
-  toFloat((await flite.synthesize({ text: 'tell me about the weather in london instead', voice: 'awb', sampleRate: RATE, speed: 1 })).pcm),
-  toFloat(await synthesizeEspeak('wait a moment, what time is it now', 'en-us')),
-];
-await flite.close();
+const { replies, users: allUsers } = await echoProbeTracks(replyCount);
+// The first two users (the third came with bench/echo-spectral.ts).
+const users = allUsers.slice(0, 2);
 
 const delayMs = 100;
 for (const [name, room] of Object.entries(ECHO_CONDITIONS)) {
@@ -113,10 +105,7 @@ for (const [name, room] of Object.entries(ECHO_CONDITIONS)) {
   let userTrials = 0;
   for (let i = 0; i < replies.length; i++) {
     const reply = replies[i]!;
-    const heard = room ? roomEcho(Int16Array.from(reply.map((v) => Math.max(-32768, Math.min(32767, Math.round(v))))), room) : reply;
-    const delay = (delayMs * RATE) / 1000;
-    const mic = new Float32Array(heard.length + delay);
-    mic.set(heard, delay);
+    const mic = echoedMic(reply, room, delayMs);
     const replyPitch = pitchTrack(reply);
     const lagFrames = delayMs / 10;
     const share = unexplainedShare(pitchTrack(mic), replyPitch, lagFrames);

@@ -26,7 +26,7 @@
  *   (this run: 33 s for about 830 s of tracks; brute-force autocorrelation over 200 lags every 10
  *   ms); an FFT or a coarser hop cuts that several-fold, and it belongs in the recognition worker.
  */
-import { ECHO_CONDITIONS, ECHO_VOICES, echoProbeTracks, echoedMic } from './echo-fixtures.js';
+import { ECHO_CONDITIONS, echoProbeTracks, echoedMic } from './echo-fixtures.js';
 
 const replyCount = Number(process.argv[2] ?? 20);
 const THRESHOLD = Number(process.argv[3] ?? 0.5);

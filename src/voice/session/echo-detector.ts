@@ -19,7 +19,7 @@
  * false interruptions room 40/40 -> 0/40, speakerphone 40/40 -> 1-2/40, plain 0/40 unchanged.
  */
 
-import { READY_FRAMES, SpectralEcho, ULAW_TABLE, USER_SHARE as SPECTRAL_USER_SHARE } from './echo-spectrum.js';
+import { HOLD_FRAMES, READY_FRAMES, SpectralEcho, ULAW_TABLE, USER_SHARE as SPECTRAL_USER_SHARE } from './echo-spectrum.js';
 
 export type EchoVerdict =
   /** The microphone is (nearly) quiet. */
@@ -245,7 +245,7 @@ export class EchoDetector {
   private readonly predictedDb = new Float64Array(WINDOW_FRAMES);
   private readonly reverberation: boolean;
   private readonly tail: boolean;
-  /** The spectral check (echo-spectrum.ts), fed with the same audio; it uses the lag the envelope found. */
+  /** The spectral check (echo-spectrum.ts), fed with the same audio, at the lag of the averaged envelope correlation (`lastLag`). */
   private readonly spectral: SpectralEcho;
   private lastLag?: number;
   private lastCorrelation = 0;
@@ -293,10 +293,6 @@ export class EchoDetector {
     this.spectral.addReply(chunk);
   }
 
-  /** The spectral check's state (tests, bench). */
-  get spectralCheck(): SpectralEcho {
-    return this.spectral;
-  }
 
   /** The learned reverberation decay in dB per 10 ms frame (undefined: none learned). */
   get reverberationDecayDb(): number | undefined {
@@ -359,7 +355,7 @@ export class EchoDetector {
     const lag = this.lastLag;
     const indexAt = (frameAt: number) => (reply?.startAt === undefined || lag === undefined ? undefined : Math.floor((frameAt - reply.startAt) / FRAME_MS) - lag);
     const lastIndex = indexAt(end);
-    const judging = reply !== undefined && lastIndex !== undefined && lastIndex >= 0 && lastIndex - 60 < reply.length;
+    const judging = reply !== undefined && lastIndex !== undefined && lastIndex >= 0 && lastIndex - HOLD_FRAMES < reply.length;
     this.spectral.addMic(
       chunk,
       mic.format,
@@ -518,7 +514,9 @@ export class EchoDetector {
     // room's tail is left, correlates poorly, and there only spectrally clear echo overrides it.)
     const reverberant = this.envelopeMisses >= REVERBERANT_MISSES;
     const lagSettled = this.curveCount >= SETTLED_JUDGEMENTS && Math.abs(best.lag - (this.lastLag ?? best.lag)) <= LAG_TOLERANCE + 1;
-    const clearEcho = ready && spectralShare !== undefined && (this.spectral.recentShare(10) ?? spectralShare) < SPECTRAL_USER_SHARE / 2;
+    // The last 100 ms: a user's onset raises it well before the 300 ms mean.
+    const onsetShare = spectralShare === undefined ? undefined : (this.spectral.recentShare(10) ?? spectralShare);
+    const clearEcho = ready && onsetShare !== undefined && onsetShare < SPECTRAL_USER_SHARE / 2;
     if (this.echoPath && this.gainCeilingDb === undefined && (best.correlation >= ECHO_CORRELATION || clearEcho)) {
       if (!ready || spectralShare === undefined) {
         // The spectrum cannot tell yet (the path not learned, too few loud frames judged): speech
@@ -534,9 +532,7 @@ export class EchoDetector {
         // not to be trusted: on a path where it keeps calling clear echo the user (reverberation).
         // (Overriding also where the window's best lag left the path's cost users over plain echo:
         // their speech pulls the lag search away, and the spectrum explains some of them.)
-        // The last 100 ms: a user's onset raises it well before the 300 ms mean.
-        const onset = this.spectral.recentShare(10) ?? spectralShare;
-        if (onset < SPECTRAL_USER_SHARE / 2 || reverberant) verdict = 'echo';
+        if (clearEcho || reverberant) verdict = 'echo';
       }
     }
     if (this.reverberation && envelopeVerdict === 'echo' && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnTail(count, best.lag, gain, replyAt);

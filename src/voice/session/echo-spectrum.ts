@@ -31,7 +31,7 @@ export const GRID = Math.floor((MAX_HZ - MIN_HZ) / GRID_STEP_HZ);
 const BANDS = 8;
 /** Reply frames after the lag (heard a little early) and before it (the room's tail). */
 const LOOKAHEAD = 3;
-const HOLD_FRAMES = 60;
+export const HOLD_FRAMES = 60;
 const DECAY_DB = 1;
 /** Power above the bound (times the learned gain) that still counts as echo: 3 dB. */
 const KAPPA = 10 ** (3 / 10);

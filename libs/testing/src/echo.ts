@@ -73,10 +73,13 @@ export async function playWithEcho(client: VoiceTestClient, options: EchoPlaybac
       client.send({ type: 'assistant.audio.played', turn_id: options.turnId, played_ms: Math.floor(played) });
       lastReport = now;
     }
-    // The sample index of the reply the microphone hears now (played delayMs ago), while playing.
-    const echoFrom = Math.round((now - delayMs) * 16);
-    if (audio.length !== replyBytes) audio = Buffer.concat(reply);
+    // The sample index of the reply the microphone hears now (played delayMs ago), while playing. On
+    // the audio clock (the frame's place in the microphone stream), as a loudspeaker and a microphone
+    // run: not from the timer's wake-up, whose jitter would skip or repeat a few ms of the echo at
+    // every frame boundary, a discontinuity no real echo has.
     const micStart = frame * FRAME_SAMPLES;
+    const echoFrom = micStart - Math.round(delayMs * 16);
+    if (audio.length !== replyBytes) audio = Buffer.concat(reply);
     const mic = Buffer.alloc(FRAME_SAMPLES * 2);
     for (let i = 0; i < FRAME_SAMPLES; i++) {
       const e = echoFrom + i;

@@ -20,7 +20,8 @@
  *
  * The service and the chat backend run as their own processes; the emulator and clients run here.
  *   node dist/bench/barge-in.js [trials=10] [echoReplies=20] [userTrials=6] [conditions=plain,room,speakerphone]
- * BARGE_IN_DEBUG=1 prints each echo run's outcome and its last partial/committed transcripts.
+ * BARGE_IN_DEBUG=1 prints each echo run's outcome and its last partial/committed transcripts;
+ * BARGE_IN_DEBUG=log also prints the service's debug log (its echo checks).
  */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -59,6 +60,7 @@ const service = await startService({
   BACKEND_BASE_URL: `http://127.0.0.1:${backendPort}`,
   STT_WORKERS: '2',
   TTS_WORKERS: '1',
+  ...(process.env['BARGE_IN_DEBUG'] === 'log' ? { LOG_LEVEL: 'debug' } : {}),
 });
 
 async function configured(registration: string, stt: Record<string, unknown>, tts: Record<string, unknown> = {}): Promise<VoiceTestClient> {

@@ -25,7 +25,8 @@ export interface TestApp {
  * warnings are logged as in production (Nest's default TestingLogger would drop the warnings).
  */
 export async function startTestApp(env: Record<string, string> = {}, customize: (builder: TestingModuleBuilder) => TestingModuleBuilder = (builder) => builder): Promise<TestApp> {
-  const config = buildAppConfig(validateEnvironment({ TTS_WORKERS: '1', STT_WORKERS: '1', LOG_LEVEL: 'warn', ...env }));
+  // TEST_LOG_LEVEL=debug shows the service's debug log (e.g. its echo checks) while a test runs.
+  const config = buildAppConfig(validateEnvironment({ TTS_WORKERS: '1', STT_WORKERS: '1', LOG_LEVEL: process.env['TEST_LOG_LEVEL'] ?? 'warn', ...env }));
   const moduleRef = await customize(
     Test.createTestingModule({ imports: [AppModule] })
       .setLogger(new ConsoleLogger({ logLevels: ['error', 'warn'] }))

@@ -44,6 +44,8 @@
  *   user talking over it; both models stay off (opt-in options, for this bench). The way forward is
  *   an echo canceller on the signal (branch `aec`, bench/aec-echo.ts) or the client's own.
  *
+ * ECHO_FIRST=1: every reply is a fresh session's first (no echo path learned yet), users included;
+ * condition `headphones`: no echo at all, the user alone over the reply (user-only barge-in).
  *   node dist/bench/echo-reverb.js [replies=20] [variants=fixed,learned] [delays=100,300] [conditions=plain,room,speakerphone]
  */
 import { FliteSynthesizer } from '@app/engines';
@@ -62,7 +64,7 @@ const conditionNames = (process.argv[5] ?? 'plain,room,speakerphone').split(',')
 const RATE = 16000;
 const FRAME = 320;
 const MIN_SPEECH_MS = INTERRUPTION_DEFAULTS.min_speech_ms;
-const USER_AT_MS = 2500;
+const USER_AT_MS = Number(process.env['ECHO_USER_AT'] ?? 2500);
 const VARIANTS: Record<string, EchoDetectorOptions> = {
   fixed: { reverberation: false, tail: false },
   learned: { reverberation: true, tail: false },
@@ -84,7 +86,7 @@ await flite.close();
 const silero = await SileroVad.load();
 
 /** What the microphone hears: the reply `delayMs` late through the room, plus the user at `userAtMs`. */
-function microphone(reply: Int16Array, room: RoomOptions | undefined, delayMs: number, user?: Int16Array): Int16Array {
+function microphone(reply: Int16Array, room: RoomOptions | undefined, delayMs: number, user?: Int16Array, echoGain = 1): Int16Array {
   const delay = Math.round((delayMs * RATE) / 1000);
   const length = Math.ceil((reply.length + delay + RATE) / FRAME) * FRAME;
   const played = new Int16Array(length);
@@ -93,7 +95,7 @@ function microphone(reply: Int16Array, room: RoomOptions | undefined, delayMs: n
   const mic = new Int16Array(length);
   const userStart = Math.round((USER_AT_MS * RATE) / 1000);
   for (let i = 0; i < length; i++) {
-    let s = echo[i]!;
+    let s = echo[i]! * echoGain;
     if (user && i >= userStart && i - userStart < user.length) s += user[i - userStart]!;
     mic[i] = Math.max(-32768, Math.min(32767, Math.round(s)));
   }
@@ -164,8 +166,11 @@ async function cachedVad(key: string, mic: Int16Array): Promise<Float32Array> {
   }
   return speech;
 }
+const first = process.env['ECHO_FIRST'] === '1';
 for (const name of conditionNames) {
-  if (!(name in ECHO_CONDITIONS)) throw new Error(`unknown condition ${name}`);
+  // `headphones`: no echo at all, the user alone while the reply plays (user-only barge-in).
+  const echoGain = name === 'headphones' ? 0 : 1;
+  if (!(name in ECHO_CONDITIONS) && echoGain) throw new Error(`unknown condition ${name}`);
   const room = ECHO_CONDITIONS[name];
   for (const variantName of variantNames) {
     const [baseName, checksText, doubtText] = variantName.split('@');
@@ -177,14 +182,24 @@ for (const name of conditionNames) {
     const falseAt: string[] = [];
     const judgeUs: number[] = [];
     for (const delayMs of delays) {
-      const session = new Session(options);
+      let session = new Session(options);
       for (const [index, reply] of replies.entries()) {
-        const mic = microphone(reply, room, delayMs);
+        if (first) session = new Session(options);
+        const mic = microphone(reply, room, delayMs, undefined, echoGain);
         const speech = await cachedVad(`${name}/${delayMs}/${index}`, mic);
         const frame = acousticInterruption(speech, session.play(mic, reply));
+        if (process.env['ECHO_WHY'] === '2') {
+          const from = session.last.findIndex((j) => j.verdict !== 'silence' && j.verdict !== 'unknown');
+          console.log(`  echo #${index}: ${session.last.slice(from, from + 40).map((j) => `${j.verdict[0]}${j.correlation.toFixed(2).slice(1)}${j.fineMatch === undefined ? '' : `f${j.fineMatch.toFixed(2)}`}`).join(' ')}`);
+        }
         if (frame !== undefined) {
           falseOnes++;
           const why = [0, 1, 2].map((k) => session.last[frame - k]!).map((j) => `${j.correlation.toFixed(2)}/${j.share?.toFixed(2)}/${j.powerShare?.toFixed(2)}/s${j.spectralShare?.toFixed(2) ?? "-"}`);
+          if (process.env['ECHO_WHY']) {
+            const from = session.last.findIndex((j) => j.verdict !== 'silence' && j.verdict !== 'unknown');
+            const seq = session.last.slice(from, frame + 1).map((j) => `${j.verdict[0]}${j.correlation.toFixed(2).slice(1)}@${j.lagMs / 10}${j.spectralShare === undefined ? '' : `s${j.spectralShare.toFixed(2).slice(1)}`}${j.fineMatch === undefined ? '' : `f${j.fineMatch.toFixed(2)}`}`);
+            console.log(`  false #${index} delay ${delayMs}: ${seq.join(' ')}`);
+          }
           falseAt.push(`#${index}@${(((frame + 1) * 20 - delayMs) / 1000).toFixed(1)}s(${why.join(',')})`);
         }
       }
@@ -197,17 +212,22 @@ for (const name of conditionNames) {
       for (let trial = 0; trial < Math.min(6, replies.length); trial++) {
         const session = new Session(options);
         // Two echo-only replies first: the session has heard the room before the user talks.
-        for (let k = 1; k <= 2; k++) {
+        for (let k = 1; k <= (first ? 0 : 2); k++) {
           const index = (trial + k) % replies.length;
           const warm = replies[index]!;
-          session.play(microphone(warm, room, delays[0]!), warm);
+          session.play(microphone(warm, room, delays[0]!, undefined, echoGain), warm);
         }
         const reply = replies[trial]!;
-        const mic = microphone(reply, room, delays[0]!, user);
+        const mic = microphone(reply, room, delays[0]!, user, echoGain);
         const speech = await cachedVad(`${name}/${delays[0]}/user${userIndex}/${trial}`, mic);
         const frame = acousticInterruption(speech, session.play(mic, reply), Math.floor((onsetMs - 100) / 20));
         if (frame === undefined) missed++;
         else reactions.push((frame + 1) * 20 - onsetMs);
+        if (process.env['ECHO_WHY']) {
+          const from = frame === undefined || process.env["ECHO_WHY"] === "onset" ? Math.floor((onsetMs - 100) / 20) : Math.max(0, frame - 30);
+          const seq = session.last.slice(from, from + 40).map((j) => `${j.verdict[0]}${j.correlation.toFixed(2).slice(1)}${j.fineMatch === undefined ? '' : `f${j.fineMatch.toFixed(2)}`}`);
+          console.log(`  user ${userIndex}/${trial} ${frame === undefined ? 'missed' : `at ${(frame + 1) * 20 - onsetMs} ms`}: ${seq.join(' ')}`);
+        }
       }
     }
     const r = summarize(reactions);

@@ -2,21 +2,23 @@ import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { FliteSynthesizer } from '@app/engines';
 import { roomEcho } from '@app/testing';
-import { EchoDetector, EnvelopeBuilder, LagSearch, envelopeFormat, type EchoVerdict } from './echo-detector.js';
+import { EchoDetector, EnvelopeBuilder, LagSearch, envelopeFormat, type EchoJudgement, type EchoVerdict } from './echo-detector.js';
 
 const RATE = 16000;
 const CHUNK = 320; // 20 ms
 
 /** Streams `mic` (Int16 samples) into the detector in 20 ms chunks; returns the verdict after each chunk, by ms. */
-function run(detector: EchoDetector, mic: Int16Array, reply: Int16Array, fromMs = 0): { ms: number; verdict: EchoVerdict }[] {
+function run(detector: EchoDetector, mic: Int16Array, reply: Int16Array, fromMs = 0): { ms: number; verdict: EchoVerdict; judgement: EchoJudgement }[] {
   detector.startReply({ codec: 'pcm', sampleRate: RATE });
   // The reply is sent faster than real time: all of it at t = 0, in 100 ms chunks.
   for (let i = 0; i < reply.length; i += 1600) detector.addReply(toBuffer(reply.subarray(i, i + 1600)), 0);
-  const verdicts: { ms: number; verdict: EchoVerdict }[] = [];
+  const verdicts: { ms: number; verdict: EchoVerdict; judgement: EchoJudgement }[] = [];
   for (let i = 0; i + CHUNK <= mic.length; i += CHUNK) {
     const ms = ((i + CHUNK) / RATE) * 1000;
     detector.addMic(toBuffer(mic.subarray(i, i + CHUNK)), 'pcm_16000', ms);
-    if (ms >= fromMs) verdicts.push({ ms, verdict: detector.judge().verdict });
+    if (ms < fromMs) continue;
+    const judgement = detector.judge();
+    verdicts.push({ ms, verdict: judgement.verdict, judgement });
   }
   return verdicts;
 }
@@ -146,6 +148,72 @@ describe('EchoDetector', () => {
     // Measured 950 ms after the onset (the spectrum's 300 ms mean must pass 30 %); a shorter question
     // ("what time is it now") over this echo is not called the user at all (closing note, issue 10).
     assert.ok(withUser !== undefined && withUser >= onsetMs && withUser - onsetMs <= 1200, `the user (from ${onsetMs} ms) interrupts at ${withUser} ms`);
+  });
+
+  // A session's first reply: no echo path learned yet. Its echo must lock on from the reply's first
+  // sounds (loudness and spectral fine structure), and a user who starts talking as the reply starts
+  // must not lock on as echo.
+  const firstStreak = (verdicts: { ms: number; verdict: EchoVerdict }[]) => verdicts.find((v, i) => i >= 2 && verdicts.slice(i - 2, i + 1).every((w) => w.verdict === 'user'))?.ms;
+  const toPcm = (x: Float32Array) => Int16Array.from(x, (v) => Math.max(-32768, Math.min(32767, Math.round(v))));
+
+  it("locks on to the echo of a session's first reply through a room (and a speakerphone, all but 1 of 8): no 3 \"user\" verdicts in a row", async () => {
+    const texts = ['Pack a warm jacket, because it gets cold after sunset even in the middle of summer.', 'The drive takes about two and a half hours, so leaving early on Saturday morning means you arrive before lunch.'];
+    const failures: string[] = [];
+    let fine = -1;
+    for (const voice of ['slt', 'kal16', 'rms', 'awb'] as const) {
+      for (const text of texts) {
+        const pcm = new Int16Array((await flite.synthesize({ text, voice, sampleRate: RATE, speed: 1 })).pcm);
+        for (const room of [
+          { rt60Ms: 500, wet: 1, seed: 5 },
+          { rt60Ms: 500, wet: 1, speakerphone: true, seed: 9 },
+        ]) {
+          const echo = toPcm(roomEcho(mix(pcm.length + RATE, pcm, 100, 1), room));
+          const verdicts = run(new EchoDetector(), echo, pcm);
+          fine = Math.max(fine, ...verdicts.map((v) => v.judgement.fineMatch ?? -1));
+          const at = firstStreak(verdicts);
+          if (at !== undefined) failures.push(`${voice}${room.speakerphone ? ' speakerphone' : ''} "${text.slice(0, 12)}" at ${at} ms`);
+        }
+      }
+    }
+    // Without the lock (LOCK_JUDGEMENTS out of reach) 10 of these 16 would interrupt. One speakerphone
+    // echo still does (awb, "Pack a warm", at 460 ms: its clipped harmonics match at 0.4-0.5).
+    assert.deepEqual(failures.filter((f) => !f.includes('speakerphone')), [], 'the room echo alone would interrupt');
+    assert.ok(failures.length <= 1, `the speakerphone echo alone would interrupt: ${failures.join(', ')}`);
+    assert.ok(fine >= 0.5, `the echo's fine structure matches the reply (${fine})`);
+  });
+
+  it('does not lock on to a user who starts talking as the reply starts (headphones: no echo)', async () => {
+    const question = new Int16Array((await flite.synthesize({ text: 'tell me about the weather in london instead', voice: 'awb', sampleRate: RATE, speed: 1 })).pcm);
+    const onsetMs = (question.findIndex((sample) => Math.abs(sample) > 1000) / RATE) * 1000;
+    for (const atMs of [0, 100, 200]) {
+      const verdicts = run(new EchoDetector(), mix(reply.length, new Int16Array(0), 0, 1, { pcm: question, atMs }), reply);
+      const at = firstStreak(verdicts);
+      // Measured 80-100 ms after the onset; the session also waits for min_speech_ms (300 ms) of VAD speech.
+      assert.ok(at !== undefined && at - (atMs + onsetMs) <= 300, `the user (from ${atMs + onsetMs} ms) is called the user at ${at} ms`);
+      const fine = Math.max(...verdicts.map((v) => v.judgement.fineMatch ?? -1));
+      assert.ok(fine < 0.5, `the user's fine structure does not match the reply's (${fine})`);
+    }
+  });
+
+  it('keeps its microphone clock with real time when the client pauses for less than a gap (the echo stays echo)', () => {
+    // A client streams 1 s of silence, pauses 200 ms (sends nothing), then streams on in real time; the
+    // reply starts playing as it resumes and comes back 100 ms later. Left 200 ms behind, the clock
+    // would put the echo 100 ms before the reply, outside the lag search.
+    const detector = new EchoDetector();
+    const silentChunk = toBuffer(new Int16Array(CHUNK));
+    for (let ms = 20; ms <= 1000; ms += 20) detector.addMic(silentChunk, 'pcm_16000', ms);
+    const resumeAt = 1200;
+    detector.startReply({ codec: 'pcm', sampleRate: RATE });
+    for (let i = 0; i < reply.length; i += 1600) detector.addReply(toBuffer(reply.subarray(i, i + 1600)), resumeAt);
+    const mic = mix(reply.length + RATE, reply, 100, 1);
+    const verdicts: EchoVerdict[] = [];
+    for (let i = 0; i + CHUNK <= mic.length; i += CHUNK) {
+      detector.addMic(toBuffer(mic.subarray(i, i + CHUNK)), 'pcm_16000', resumeAt + ((i + CHUNK) / RATE) * 1000);
+      verdicts.push(detector.judge().verdict);
+    }
+    const streak = verdicts.findIndex((v, i) => i >= 2 && verdicts.slice(i - 2, i + 1).every((w) => w === 'user'));
+    assert.equal(streak, -1, `the echo is called the user ${streak * 20} ms into it`);
+    assert.ok(verdicts.filter((v) => v === 'echo').length > verdicts.length / 2, 'and mostly echo');
   });
 
   it('builds envelopes across odd chunk boundaries and from mu-law', () => {

@@ -45,6 +45,8 @@ export interface EchoJudgement {
   gainDb?: number;
   /** The spectral check's unexplained share over the last 300 ms (echo-spectrum.ts), when it has one. */
   spectralShare?: number;
+  /** While a reply's echo path may still lock on (its first judgements): the spectral fine-structure match (SpectralEcho.fineMatch). */
+  fineMatch?: number;
 }
 
 export interface EchoDetectorLimits {
@@ -105,6 +107,12 @@ const WINDOW_FRAMES = 50;
 /** Recent span in which unexplained energy means the user is talking. */
 const RECENT_FRAMES = 20;
 const MIN_FRAMES = 20;
+/** A chunk this much later than the microphone's audio clock says starts it anew (a pause). */
+const MIC_GAP_MS = 300;
+/** Microphone frames over which the audio clock may trail the arrival times before it catches up (keepClock). */
+const CLOCK_CHECK_FRAMES = 20;
+/** Delay every chunk may have without the clock moving (timer and network jitter). */
+const CLOCK_SLACK_MS = 20;
 /** From the reply frame's send time to the microphone hearing it (client buffer + room). */
 export const MAX_LAG_MS = 1500;
 const LAG_SLACK_MS = 50;
@@ -131,6 +139,16 @@ const SETTLED_JUDGEMENTS = 25;
 /** Peak of the reply's averaged envelope correlation from which an echo path is taken to exist. */
 const ECHO_PATH_CORRELATION = 0.6;
 const LEARN_CORRELATION = 0.8;
+/**
+ * A reply's echo path shows at once (followOnset): among the first LOCK_WITHIN judgements with a
+ * loud microphone (none below LOCK_FLOOR), LOCK_JUDGEMENTS in a row correlate at LOCK_CORRELATION or
+ * more at one lag, and the spectral fine structure matches the reply's at LOCK_FINE or more.
+ */
+const LOCK_CORRELATION = 0.95;
+const LOCK_JUDGEMENTS = 5;
+const LOCK_WITHIN = 16;
+const LOCK_FLOOR = 0.8;
+const LOCK_FINE = 0.5;
 const USER_SHARE = 0.35;
 /**
  * Variance (dB squared, summed over the window) below which an envelope counts as flat: sums of
@@ -227,6 +245,8 @@ export class EchoDetector {
   private readonly micAt: Float64Array;
   private micCount = 0;
   private micEndAt?: number;
+  /** The least delay of the chunks since the last clock check (keepClock). */
+  private clockCheck = { frames: 0, late: Infinity };
   /** The echo path's gain in dB, learned from clear echo (kept across turns: same room, same speaker). */
   private gainDb?: number;
   /** Upper bound of the echo path's gain, from a quiet microphone while the reply played (headphones). */
@@ -255,6 +275,11 @@ export class EchoDetector {
   /** Whether this reply's averaged correlation shows an echo path (see judge). */
   private echoPath = false;
   /**
+   * The reply's first judgements with a loud microphone, while each correlates at LOCK_CORRELATION
+   * or more at one lag (undefined: the chain broke, or no reply).
+   */
+  private onset?: { seen: number; count: number; lag?: number };
+  /**
    * How often the envelope called the user what the spectrum clearly called echo (moving average,
    * from 0.5: a session's path counts as reverberant until its echo shows otherwise).
    */
@@ -277,6 +302,7 @@ export class EchoDetector {
     this.spectral.startReply(format);
     this.lastLag = undefined;
     this.lastCorrelation = 0;
+    this.onset = format ? { seen: 0, count: 0 } : undefined;
     // Each reply's playback starts after its own buffering: the last reply's delay is only a prior
     // that the new reply's first judgements quickly outweigh.
     this.curveCount = Math.min(this.curveCount, 5);
@@ -331,7 +357,8 @@ export class EchoDetector {
     }
     const frames = this.mic.builder.push(chunk);
     const expectedEnd = (this.micEndAt ?? -Infinity) + frames.length * FRAME_MS;
-    const end = frames.length === 0 ? this.micEndAt ?? at : expectedEnd > at || at - expectedEnd > 300 ? at : expectedEnd;
+    let end = frames.length === 0 ? this.micEndAt ?? at : expectedEnd > at || at - expectedEnd > MIC_GAP_MS ? at : expectedEnd;
+    if (frames.length > 0) end = this.keepClock(end, at, end === expectedEnd, frames.length);
     this.feedSpectral(chunk, frames, end);
     if (frames.length === 0) return;
     this.micEndAt = end;
@@ -343,6 +370,28 @@ export class EchoDetector {
       this.micAt[slot] = frameAt;
       this.noteQuiet(db, frameAt);
     });
+  }
+
+  /**
+   * The audio clock keeps chunks that arrive late (network jitter, bursts) at their place in the
+   * stream; but a client that paused for less than MIC_GAP_MS (between utterances, a hiccup) would
+   * leave it behind real time for good, every later chunk as late, and the reply's echo would seem
+   * to come up to MIC_GAP_MS early, outside the lag search (seen: a session's second reply through a
+   * room, 200 ms behind, its echo at -70 ms, called the user). Whenever every chunk of the last
+   * CLOCK_CHECK_FRAMES arrived late, the clock moves on by the least of those delays.
+   */
+  private keepClock(end: number, at: number, kept: boolean, frames: number): number {
+    if (!kept) {
+      this.clockCheck = { frames: 0, late: Infinity };
+      return end;
+    }
+    const check = this.clockCheck;
+    check.late = Math.min(check.late, at - end);
+    check.frames += frames;
+    if (check.frames < CLOCK_CHECK_FRAMES) return end;
+    const behind = check.late;
+    this.clockCheck = { frames: 0, late: Infinity };
+    return behind > CLOCK_SLACK_MS ? end + behind : end;
   }
 
   /**
@@ -365,6 +414,7 @@ export class EchoDetector {
             replyIndexOf: (k) => indexAt(end - (frames.length - 1 - k) * FRAME_MS),
             loud: (k) => (frames[k] ?? 0) >= FLOOR_DB + LOUD_DB,
             learn: this.echoPath && this.lastCorrelation >= SPECTRAL_LEARN_CORRELATION && this.gainCeilingDb === undefined,
+            fine: this.onset !== undefined,
           }
         : undefined,
     );
@@ -446,6 +496,7 @@ export class EchoDetector {
     // (Once seen, the session keeps it: the same room and loudspeaker; a quiet microphone, as with
     // headphones, still bounds the echo path through gainCeilingDb.)
     if (this.curveCount >= SETTLED_JUDGEMENTS && this.averageCurve[stable]! >= ECHO_PATH_CORRELATION) this.echoPath = true;
+    this.followOnset(best);
     // The echo path's gain at the best lag: a low percentile of mic - reply where the reply is loud
     // (user speech only ever adds energy), capped by the gain learned from clear echo.
     const differences: number[] = [];
@@ -501,7 +552,7 @@ export class EchoDetector {
     // A reverberant room leaves energy the envelope's one-lag prediction cannot explain. Where the
     // microphone follows the reply (correlation) and no quiet microphone has shown the echo path to be
     // weak (headphones), the spectrum decides on such a path: echo adds no frequencies of its own.
-    // Until the spectral check has learned the echo path (about 0.5 s of loud echo in the session),
+    // Until the spectral check has learned the echo path (READY_FRAMES: about 0.2 s of loud echo in the session),
     // such speech is 'unknown': words decide, not sound.
     const spectralShare = this.spectral.recentShare();
     const ready = this.spectral.learnedFrames >= READY_FRAMES;
@@ -535,11 +586,42 @@ export class EchoDetector {
         if (clearEcho || reverberant) verdict = 'echo';
       }
     }
+    // The reply's first sounds may be locking on as its echo (followOnset): not the user yet.
+    if (this.onset?.lag !== undefined && verdict === 'user' && best.correlation >= LOCK_CORRELATION && (this.spectral.fineMatch() ?? 1) >= LOCK_FINE) verdict = 'unknown';
     if (this.reverberation && envelopeVerdict === 'echo' && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnTail(count, best.lag, gain, replyAt);
     if (envelopeVerdict === 'echo' && best.correlation >= LEARN_CORRELATION && windowGain !== undefined) {
       this.gainDb = this.gainDb === undefined ? windowGain : 0.8 * this.gainDb + 0.2 * windowGain;
     }
-    return { verdict, correlation: best.correlation, lagMs: best.lag * FRAME_MS, unexplained: Math.max(share, powerShare), share, powerShare, gainDb: gain, ...(spectralShare !== undefined ? { spectralShare } : {}) };
+    const fineMatch = this.spectral.fineMatch();
+    return { verdict, correlation: best.correlation, lagMs: best.lag * FRAME_MS, unexplained: Math.max(share, powerShare), share, powerShare, gainDb: gain, ...(spectralShare !== undefined ? { spectralShare } : {}), ...(fineMatch !== undefined ? { fineMatch } : {}) };
+  }
+
+  /**
+   * The echo of a reply's first sounds: the microphone's first loud frames after the reply starts
+   * follow its loudness almost exactly (correlation >= LOCK_CORRELATION at one lag, LOCK_JUDGEMENTS
+   * in a row) and its spectrum's fine structure too (SpectralEcho.fineMatch >= LOCK_FINE). This shows
+   * a session's echo path ~0.1-0.3 s into its first echo, where the averaged curve needs
+   * SETTLED_JUDGEMENTS (0.5 s), and so protects a session's first reply through a room. Loudness
+   * alone does not tell: a user who starts talking as the reply starts follows its onset as closely
+   * (0.95-0.99), but not its harmonics (fine match -0.4 to 0.4, bench/echo-reverb.ts).
+   */
+  private followOnset(best: { lag: number; correlation: number }): void {
+    const onset = this.onset;
+    if (!onset) return;
+    if (best.correlation < LOCK_FLOOR || ++onset.seen > LOCK_WITHIN) {
+      this.onset = undefined;
+      return;
+    }
+    if (best.correlation < LOCK_CORRELATION) return;
+    // The first judgements may find a wrong lag (little of the echo in the window yet): a run restarts at a new lag.
+    if (onset.lag === undefined || Math.abs(best.lag - onset.lag) > LAG_TOLERANCE + 1) {
+      onset.lag = best.lag;
+      onset.count = 0;
+    }
+    onset.count++;
+    if (onset.count < LOCK_JUDGEMENTS || (this.spectral.fineMatch() ?? 0) < LOCK_FINE) return;
+    this.echoPath = true;
+    this.onset = undefined;
   }
 
   /**

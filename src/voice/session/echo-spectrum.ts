@@ -38,7 +38,7 @@ const KAPPA = 10 ** (3 / 10);
 /** Percentile of microphone / bound power per band that is the echo path's gain. */
 const GAIN_PERCENTILE = 0.8;
 /** Learned frames before the check gives a verdict. */
-export const READY_FRAMES = 50;
+export const READY_FRAMES = 20;
 /** Share of the recent microphone power the echo cannot explain that means the user. */
 export const USER_SHARE = 0.3;
 const WINDOW = 30;
@@ -72,6 +72,22 @@ const BAND_OF = (() => {
   for (let j = 0; j < GRID; j++) bands[j] = Math.min(BANDS - 1, Math.floor(((Math.log(MIN_HZ + j * GRID_STEP_HZ) - lo) / span) * BANDS));
   return bands;
 })();
+/** Reply frames either side of the lag the fine-structure match tries. */
+const FINE_SLACK = Number(process.env['FS'] ?? 1);
+const FINE_FROM = Math.max(0, Math.round((Number(process.env['FMIN'] ?? 150) - MIN_HZ) / GRID_STEP_HZ));
+/** Grid points per band. */
+const BAND_WIDTH = (() => {
+  const widths = new Uint8Array(BANDS);
+  for (const band of BAND_OF) widths[band] = widths[band]! + 1;
+  return widths;
+})();
+
+/** Subtracts each band's mean from a log spectrum on the grid (`sums`: scratch, BANDS long). */
+function centreBands(values: Float64Array, sums: Float64Array): void {
+  sums.fill(0);
+  for (let j = 0; j < GRID; j++) sums[BAND_OF[j]!] = sums[BAND_OF[j]!]! + values[j]!;
+  for (let j = 0; j < GRID; j++) values[j] = values[j]! - sums[BAND_OF[j]!]! / BAND_WIDTH[BAND_OF[j]!]!;
+}
 
 /**
  * Turns one stream's audio (PCM16 or u-law at any rate) into power spectra on the shared grid, one
@@ -193,6 +209,11 @@ export class SpectralEcho {
   /** The reply frame `hold` was last computed for. */
   private holdIndex = Number.NaN;
   private readonly bandMic = new Float64Array(BANDS);
+  /** Fine-structure match of the last frames (see fineMatch), NaN where not computed. */
+  private readonly fines = new Float32Array(WINDOW).fill(Number.NaN);
+  private readonly fineMic = new Float64Array(GRID);
+  private readonly fineReply = new Float64Array(GRID);
+  private readonly fineSums = new Float64Array(BANDS);
   private readonly bandBound = new Float64Array(BANDS);
 
   constructor(private readonly maxReplyFrames: number) {}
@@ -200,6 +221,7 @@ export class SpectralEcho {
   startReply(format: { codec: 'pcm' | 'ulaw'; sampleRate: number } | undefined): void {
     this.reply = format ? { framer: new SpectrumFramer(format.codec, format.sampleRate), levels: new Uint8Array(GRID * 256), length: 0 } : undefined;
     this.shares.fill(Number.NaN);
+    this.fines.fill(Number.NaN);
     this.holdIndex = Number.NaN;
   }
 
@@ -241,28 +263,29 @@ export class SpectralEcho {
    * says whether the frame is loud; `learn` whether the reply clearly comes back now (frames teach
    * the gains).
    */
-  addMic(chunk: Buffer, formatName: string, format: { codec: 'pcm' | 'ulaw'; sampleRate: number }, judging: { replyIndexOf: (k: number) => number | undefined; loud: (k: number) => boolean; learn: boolean } | undefined): void {
+  addMic(chunk: Buffer, formatName: string, format: { codec: 'pcm' | 'ulaw'; sampleRate: number }, judging: { replyIndexOf: (k: number) => number | undefined; loud: (k: number) => boolean; learn: boolean; fine?: boolean } | undefined): void {
     if (this.mic?.format !== formatName) this.mic = { framer: new SpectrumFramer(format.codec, format.sampleRate), format: formatName };
     if (!judging) {
       this.mic.framer.push(chunk);
       return;
     }
-    const { replyIndexOf, loud, learn } = judging;
+    const { replyIndexOf, loud, learn, fine = false } = judging;
     let k = 0;
     // Quiet frames are not transformed: only loud ones are judged.
     this.mic.framer.push(
       chunk,
       (power) => {
         const index = replyIndexOf(k++);
-        this.judgeFrame(power, power ? index : undefined, learn);
+        this.judgeFrame(power, power ? index : undefined, learn, fine);
       },
       loud,
     );
   }
 
-  private judgeFrame(power: Float32Array | undefined, index: number | undefined, learn: boolean): void {
+  private judgeFrame(power: Float32Array | undefined, index: number | undefined, learn: boolean, fine: boolean): void {
     const slot = this.shareCount++ % WINDOW;
     this.shares[slot] = Number.NaN;
+    this.fines[slot] = Number.NaN;
     const reply = this.reply;
     if (!power || index === undefined || !reply || index < -LOOKAHEAD || index - HOLD_FRAMES >= reply.length) return;
     const { bound, maxQ, hold } = this;
@@ -315,9 +338,53 @@ export class SpectralEcho {
       if (excess > 0) over += excess;
     }
     const share = total > 0 ? over / total : 0;
+    if (fine) this.fines[slot] = this.fineStructure(power, index, reply);
     if (this.learned >= READY_FRAMES) this.shares[slot] = share;
     // Once the gains are known, frames that look like the user do not teach them.
     if (learn && (this.learned < READY_FRAMES || share < USER_SHARE)) this.learn();
+  }
+
+  /**
+   * How well the microphone frame's spectral fine structure (harmonics, formant detail: the log
+   * spectrum less its mean in each band, so no gain needs to be known) matches the reply frame heard
+   * at this lag (the loudest of it and its neighbours per grid point): the correlation over the
+   * grid. The echo of the reply's first sounds matches it at 0.5-0.97 (plain, room, speakerphone);
+   * a user who starts talking as the reply starts, whose loudness envelope may follow the reply's as
+   * closely, at -0.4 to 0.4 (bench/echo-reverb.ts ECHO_FIRST=1, ECHO_USER_AT=0).
+   */
+  private fineStructure(power: Float32Array, index: number, reply: { levels: Uint8Array; length: number }): number {
+    const { fineMic: x, fineReply: y, fineSums: sums } = this;
+    if (index < 0 || index >= reply.length) return Number.NaN;
+    for (let j = 0; j < GRID; j++) {
+      let q = 0;
+      for (let r = Math.max(0, index - FINE_SLACK); r <= Math.min(reply.length - 1, index + FINE_SLACK); r++) q = Math.max(q, reply.levels[r * GRID + j]!);
+      x[j] = 10 * Math.log10(power[j]! + 1e-9);
+      y[j] = q * DB_STEP;
+    }
+    centreBands(x, sums);
+    centreBands(y, sums);
+    let xy = 0;
+    let xx = 0;
+    let yy = 0;
+    for (let j = FINE_FROM; j < GRID; j++) {
+      xy += x[j]! * y[j]!;
+      xx += x[j]! * x[j]!;
+      yy += y[j]! * y[j]!;
+    }
+    return xx > 0 && yy > 0 ? xy / Math.sqrt(xx * yy) : Number.NaN;
+  }
+
+  /** Mean fine-structure match (fineStructure) of the last `frames` judged frames it was asked for (undefined: fewer than 3). */
+  fineMatch(frames = 10): number | undefined {
+    let n = 0;
+    let sum = 0;
+    for (let k = 1; k <= Math.min(frames, WINDOW); k++) {
+      const v = this.fines[(this.shareCount - k + WINDOW * 2) % WINDOW]!;
+      if (Number.isNaN(v)) continue;
+      n++;
+      sum += v;
+    }
+    return n >= 3 ? sum / n : undefined;
   }
 
   private learn(): void {

@@ -486,9 +486,18 @@ export class VoiceSession {
     // within an utterance (speech alone may correlate with the reply at some lag); the user counts as
     // heard when the detector called the microphone the user USER_CHECKS times in a row within USER_HEARD_FRAMES.
     const { userAt } = this.acoustic;
-    const heardUser = !local && acoustic !== 'silence' && userAt !== undefined && this.echo.micFramesSeen - userAt <= USER_HEARD_FRAMES;
+    const userHeard = userAt !== undefined && this.echo.micFramesSeen - userAt <= USER_HEARD_FRAMES;
+    const heardUser = !local && acoustic !== 'silence' && userHeard;
     if (!playback || playback.stopped) return;
     if (speaking && acoustic === 'echo' && !heardUser) return;
+    // Speech that began as (or over) the reply's echo: its words interrupt only where the detector
+    // heard the user in it (USER_CHECKS "user" verdicts in a row within USER_HEARD_FRAMES), or cannot
+    // judge ('unknown'). Its words are no test by themselves: the recogniser garbles echo ("a warm
+    // jacket" -> "window fussy"), so they rarely match the reply, and they trail the audio (a partial
+    // may come once the microphone is quiet again); one or two "user" verdicts amid the echo are no
+    // test either (bench/barge-in.ts, session firsts: with 2 in a row, 5/20 false through a
+    // speakerphone against 1/20 with 3; users over the echo 35/36 and 34/36).
+    if (speaking && speech.heardEcho && acoustic !== 'unknown' && !userHeard) return;
     // Local STT: speech the echo does not explain interrupts at once, without waiting for words.
     if (local && speaking && acoustic === 'user' && rules.min_words === 0 && userStreak >= USER_CHECKS) {
       speech.interrupted = true;
@@ -525,8 +534,8 @@ export class VoiceSession {
     const speech = this.userSpeech;
     if (speech && verdict === 'echo') speech.heardEcho = true;
     if (speech && verdict === 'user') speech.heardUser = true;
-    if (speech && (verdict === 'user' || verdict === 'echo')) {
-      this.deps.logger.debug({ msg: `echo check: ${verdict}`, correlation: Number(judgement.correlation.toFixed(2)), lag_ms: judgement.lagMs, unexplained: Number(judgement.unexplained.toFixed(2)), ...(judgement.spectralShare !== undefined ? { spectral: Number(judgement.spectralShare.toFixed(2)) } : {}) });
+    if (speech) {
+      this.deps.logger.debug({ msg: `echo check: ${verdict}`, correlation: Number(judgement.correlation.toFixed(2)), lag_ms: judgement.lagMs, unexplained: Number(judgement.unexplained.toFixed(2)), ...(judgement.spectralShare !== undefined ? { spectral: Number(judgement.spectralShare.toFixed(2)) } : {}), ...(judgement.fineMatch !== undefined ? { fine: Number(judgement.fineMatch.toFixed(2)) } : {}) });
     }
   }
 

@@ -334,23 +334,41 @@ it("echo of the assistant's own reply at speaking level does not interrupt; a us
   }
 });
 
-// Issue 10 (open): through a reverberant room (500 ms tail, as much reverberant as direct energy)
-// the envelope's one-lag prediction cannot explain the echo in the reply's pauses. The spectral check
-// (echo-spectrum.ts) fixes that once it has learned the session's echo path (offline: 0/40 false),
-// but this test's first reply comes before that often enough (bench/barge-in.ts: 9/20 replies, each
-// a session's first). Kept as a todo so the gap stays visible and a fix shows up as this test passing.
-it('echo of the reply through a reverberant room does not interrupt; a user utterance mixed in does', { todo: 'issue 10: reverberant echo still interrupts a session first reply now and then (README "Barge-in")' }, async () => {
+// Through a reverberant room (500 ms tail, as much reverberant as direct energy) the envelope's
+// one-lag prediction cannot explain the echo in the reply's pauses; the spectral check does, once it
+// has learned the session's echo path, and a session's first reply locks on to its echo from its
+// first sounds (loudness and spectral fine structure, echo-detector.ts followOnset).
+const REPLY_PROMPT = 'tell me a story about the history of rome and its roads and its laws and its emperors';
+const ROOM = { rt60Ms: 500, wet: 1, seed: 5 };
+
+it("echo of the reply through a reverberant room interrupts neither a session's first reply nor its second", async () => {
   const testApp = await startTestApp({ STT_WORKERS: '1' });
-  const flite = new FliteSynthesizer({ threads: 1 });
-  const room = { rt60Ms: 500, wet: 1, seed: 5 };
   try {
     const client = await connectConfigured(testApp, { stt: VAD, tts: { output_format: 'pcm_16000' } });
-    client.send({ type: 'text.prompt', text: 'tell me a story about the history of rome and its roads and its laws and its emperors' });
-    const echoOnly = await playWithEcho(client, { turnId: 1, report: true, room });
-    assert.equal(echoOnly.interruptedAtMs, undefined, `the reverberant echo interrupted at ${echoOnly.interruptedAtMs} ms`);
+    for (const turnId of [1, 2]) {
+      client.send({ type: 'text.prompt', text: REPLY_PROMPT });
+      const echoOnly = await playWithEcho(client, { turnId, report: true, room: ROOM });
+      assert.equal(echoOnly.interruptedAtMs, undefined, `turn ${turnId}: the reverberant echo interrupted at ${echoOnly.interruptedAtMs} ms`);
+    }
+  } finally {
+    await testApp.close();
+  }
+});
+
+// Issue 10 (open): a user over that room's echo. The spectral check explains most of this question
+// (flite awb over the slt reply's reverberant echo: its unexplained share stays at 0.05-0.17 against
+// the 0.3 that means the user), and the envelope follows the echo, so the user is not heard over it.
+// Kept as a todo so the gap stays visible and a fix shows up as this test passing.
+it('a user utterance over the echo of the reply through a reverberant room interrupts it', { todo: 'issue 10: a user over a reverberant echo is not told apart from it (README "Barge-in")' }, async () => {
+  const testApp = await startTestApp({ STT_WORKERS: '1' });
+  const flite = new FliteSynthesizer({ threads: 1 });
+  try {
+    const client = await connectConfigured(testApp, { stt: VAD, tts: { output_format: 'pcm_16000' } });
+    client.send({ type: 'text.prompt', text: REPLY_PROMPT });
+    await playWithEcho(client, { turnId: 1, report: true, room: ROOM });
     const user = await flite.synthesize({ text: QUESTION, voice: 'awb', sampleRate: 16000, speed: 1 });
-    client.send({ type: 'text.prompt', text: 'tell me a story about the history of rome and its roads and its laws and its emperors' });
-    const mixed = await playWithEcho(client, { turnId: 2, report: true, room, user: { pcm: Buffer.from(user.pcm), atMs: 3000 } });
+    client.send({ type: 'text.prompt', text: REPLY_PROMPT });
+    const mixed = await playWithEcho(client, { turnId: 2, report: true, room: ROOM, user: { pcm: Buffer.from(user.pcm), atMs: 3000 } });
     assert.ok(mixed.interruptedAtMs !== undefined && mixed.interruptedAtMs > 3000, `interrupted at ${mixed.interruptedAtMs} ms`);
   } finally {
     await testApp.close();

@@ -17,6 +17,9 @@
  * is echo. Until the spectrum has learned the path, speech that follows the reply closely is
  * 'unknown' (words decide). Offline (bench/echo-reverb.ts, 40 echoed replies per condition):
  * false interruptions room 40/40 -> 0/40, speakerphone 40/40 -> 1-2/40, plain 0/40 unchanged.
+ * A session's first reply shows its echo path from its first sounds (followOnset: loudness and
+ * spectral fine structure), so the spectrum decides ~0.3 s into it (ECHO_FIRST=1: room 17/40 -> 0/40,
+ * speakerphone 34/40 -> 3/40).
  */
 
 import { HOLD_FRAMES, READY_FRAMES, SpectralEcho, ULAW_TABLE, USER_SHARE as SPECTRAL_USER_SHARE } from './echo-spectrum.js';

@@ -40,6 +40,11 @@
  *   ignored sound-only verdicts and waited for words passing the echo word guard): 1/20 false, but
  *   users 0/6 + 0/2: PocketSphinx gives almost no partial words for a user over reverberant echo
  *   (one trial: "but i hate to that"), so nothing passes the guard. Not kept.
+ * - Session 8 (the service's detector with the spectral check and the onset lock, `fixed`):
+ *   ECHO_FIRST=1 (each reply a session's first): room 17/40 -> 0/40, speakerphone 34/40 -> 3/40,
+ *   plain 0/40; users 12/12, 11/12, 12/12. Replies in turn: 0/40, 0/40, 1/40. `headphones` with
+ *   ECHO_USER_AT=0/200 (a user starting with the reply, no echo): median 310/330 ms after onset,
+ *   unchanged by the lock (without its fine-structure gate: 460-1590 ms).
  * - Conclusion: a 10 ms log-energy envelope does not carry what separates a reverberant echo from a
  *   user talking over it; both models stay off (opt-in options, for this bench). The way forward is
  *   an echo canceller on the signal (branch `aec`, bench/aec-echo.ts) or the client's own.

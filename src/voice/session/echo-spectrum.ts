@@ -376,15 +376,8 @@ export class SpectralEcho {
 
   /** Mean fine-structure match (fineStructure) of the last `frames` judged frames it was asked for (undefined: fewer than 3). */
   fineMatch(frames = 10): number | undefined {
-    let n = 0;
-    let sum = 0;
-    for (let k = 1; k <= Math.min(frames, WINDOW); k++) {
-      const v = this.fines[(this.shareCount - k + WINDOW * 2) % WINDOW]!;
-      if (Number.isNaN(v)) continue;
-      n++;
-      sum += v;
-    }
-    return n >= 3 ? sum / n : undefined;
+    const { n, mean } = recentMean(this.fines, this.shareCount, frames);
+    return n >= 3 ? mean : undefined;
   }
 
   private learn(): void {
@@ -425,14 +418,20 @@ export class SpectralEcho {
    */
   recentShare(frames = WINDOW): number | undefined {
     if (this.learned < READY_FRAMES) return undefined;
-    let n = 0;
-    let sum = 0;
-    for (let k = 1; k <= Math.min(frames, WINDOW); k++) {
-      const share = this.shares[(this.shareCount - k + WINDOW * 2) % WINDOW]!;
-      if (Number.isNaN(share)) continue;
-      n++;
-      sum += share;
-    }
-    return n >= Math.max(3, Math.round((MIN_WINDOW_FRAMES * frames) / WINDOW)) ? sum / n : undefined;
+    const { n, mean } = recentMean(this.shares, this.shareCount, frames);
+    return n >= Math.max(3, Math.round((MIN_WINDOW_FRAMES * frames) / WINDOW)) ? mean : undefined;
   }
+}
+
+/** Mean of the values (NaN: none) in the last `frames` (at most WINDOW) slots of a ring written `count` times, and how many there were. */
+function recentMean(ring: Float32Array, count: number, frames: number): { n: number; mean: number } {
+  let n = 0;
+  let sum = 0;
+  for (let k = 1; k <= Math.min(frames, WINDOW); k++) {
+    const value = ring[(count - k + WINDOW * 2) % WINDOW]!;
+    if (Number.isNaN(value)) continue;
+    n++;
+    sum += value;
+  }
+  return { n, mean: n > 0 ? sum / n : Number.NaN };
 }

@@ -130,10 +130,11 @@ describe('EchoDetector', () => {
     assert.deepEqual(learned(room, false), { decay: undefined, headroom: undefined }, 'off by default');
   });
 
+  // The session rule: 3 "user" verdicts in a row (20 ms apart) interrupt.
+  const interruptsAt = (verdicts: { ms: number; verdict: EchoVerdict }[]) => verdicts.find((v, i) => i >= 2 && verdicts.slice(i - 2, i + 1).every((w) => w.verdict === 'user'))?.ms;
+  const toPcm = (x: Float32Array) => Int16Array.from(x, (v) => Math.max(-32768, Math.min(32767, Math.round(v))));
+
   it('once it has heard a room, calls its reverberant echo echo, and another voice over it the user', async () => {
-    // The session rule: 3 "user" verdicts in a row (20 ms apart) interrupt.
-    const interruptsAt = (verdicts: { ms: number; verdict: EchoVerdict }[]) => verdicts.find((v, i) => i >= 2 && verdicts.slice(i - 2, i + 1).every((w) => w.verdict === 'user'))?.ms;
-    const toPcm = (x: Float32Array) => Int16Array.from(x, (v) => Math.max(-32768, Math.min(32767, Math.round(v))));
     // The reply through the room, 100 ms late; a user near the microphone is heard directly.
     const echo = toPcm(roomEcho(mix(reply.length + RATE, reply, 100, 1), { rt60Ms: 500, wet: 1, seed: 5 }));
     const through = (extra?: { pcm: Int16Array; atMs: number }) => mix(echo.length, echo, 0, 1, extra);
@@ -153,8 +154,6 @@ describe('EchoDetector', () => {
   // A session's first reply: no echo path learned yet. Its echo must lock on from the reply's first
   // sounds (loudness and spectral fine structure), and a user who starts talking as the reply starts
   // must not lock on as echo.
-  const firstStreak = (verdicts: { ms: number; verdict: EchoVerdict }[]) => verdicts.find((v, i) => i >= 2 && verdicts.slice(i - 2, i + 1).every((w) => w.verdict === 'user'))?.ms;
-  const toPcm = (x: Float32Array) => Int16Array.from(x, (v) => Math.max(-32768, Math.min(32767, Math.round(v))));
 
   it("locks on to the echo of a session's first reply through a room (and a speakerphone, all but 1 of 8): no 3 \"user\" verdicts in a row", async () => {
     const texts = ['Pack a warm jacket, because it gets cold after sunset even in the middle of summer.', 'The drive takes about two and a half hours, so leaving early on Saturday morning means you arrive before lunch.'];
@@ -170,7 +169,7 @@ describe('EchoDetector', () => {
           const echo = toPcm(roomEcho(mix(pcm.length + RATE, pcm, 100, 1), room));
           const verdicts = run(new EchoDetector(), echo, pcm);
           fine = Math.max(fine, ...verdicts.map((v) => v.judgement.fineMatch ?? -1));
-          const at = firstStreak(verdicts);
+          const at = interruptsAt(verdicts);
           if (at !== undefined) failures.push(`${voice}${room.speakerphone ? ' speakerphone' : ''} "${text.slice(0, 12)}" at ${at} ms`);
         }
       }
@@ -187,7 +186,7 @@ describe('EchoDetector', () => {
     const onsetMs = (question.findIndex((sample) => Math.abs(sample) > 1000) / RATE) * 1000;
     for (const atMs of [0, 100, 200]) {
       const verdicts = run(new EchoDetector(), mix(reply.length, new Int16Array(0), 0, 1, { pcm: question, atMs }), reply);
-      const at = firstStreak(verdicts);
+      const at = interruptsAt(verdicts);
       // Measured 80-100 ms after the onset; the session also waits for min_speech_ms (300 ms) of VAD speech.
       assert.ok(at !== undefined && at - (atMs + onsetMs) <= 300, `the user (from ${atMs + onsetMs} ms) is called the user at ${at} ms`);
       const fine = Math.max(...verdicts.map((v) => v.judgement.fineMatch ?? -1));
@@ -206,14 +205,14 @@ describe('EchoDetector', () => {
     detector.startReply({ codec: 'pcm', sampleRate: RATE });
     for (let i = 0; i < reply.length; i += 1600) detector.addReply(toBuffer(reply.subarray(i, i + 1600)), resumeAt);
     const mic = mix(reply.length + RATE, reply, 100, 1);
-    const verdicts: EchoVerdict[] = [];
+    const verdicts: { ms: number; verdict: EchoVerdict }[] = [];
     for (let i = 0; i + CHUNK <= mic.length; i += CHUNK) {
-      detector.addMic(toBuffer(mic.subarray(i, i + CHUNK)), 'pcm_16000', resumeAt + ((i + CHUNK) / RATE) * 1000);
-      verdicts.push(detector.judge().verdict);
+      const ms = ((i + CHUNK) / RATE) * 1000;
+      detector.addMic(toBuffer(mic.subarray(i, i + CHUNK)), 'pcm_16000', resumeAt + ms);
+      verdicts.push({ ms, verdict: detector.judge().verdict });
     }
-    const streak = verdicts.findIndex((v, i) => i >= 2 && verdicts.slice(i - 2, i + 1).every((w) => w === 'user'));
-    assert.equal(streak, -1, `the echo is called the user ${streak * 20} ms into it`);
-    assert.ok(verdicts.filter((v) => v === 'echo').length > verdicts.length / 2, 'and mostly echo');
+    assert.equal(interruptsAt(verdicts), undefined, `the echo is called the user ${interruptsAt(verdicts)} ms into it`);
+    assert.ok(verdicts.filter((v) => v.verdict === 'echo').length > verdicts.length / 2, 'and mostly echo');
   });
 
   it('builds envelopes across odd chunk boundaries and from mu-law', () => {

@@ -499,7 +499,9 @@ export class EchoDetector {
     // (Once seen, the session keeps it: the same room and loudspeaker; a quiet microphone, as with
     // headphones, still bounds the echo path through gainCeilingDb.)
     if (this.curveCount >= SETTLED_JUDGEMENTS && this.averageCurve[stable]! >= ECHO_PATH_CORRELATION) this.echoPath = true;
-    this.followOnset(best);
+    // Only while the reply's echo may still lock on (the spectral check computes it then).
+    const fineMatch = this.onset ? this.spectral.fineMatch() : undefined;
+    this.followOnset(best, fineMatch);
     // The echo path's gain at the best lag: a low percentile of mic - reply where the reply is loud
     // (user speech only ever adds energy), capped by the gain learned from clear echo.
     const differences: number[] = [];
@@ -590,12 +592,11 @@ export class EchoDetector {
       }
     }
     // The reply's first sounds may be locking on as its echo (followOnset): not the user yet.
-    if (this.onset?.lag !== undefined && verdict === 'user' && best.correlation >= LOCK_CORRELATION && (this.spectral.fineMatch() ?? 1) >= LOCK_FINE) verdict = 'unknown';
+    if (this.onset?.lag !== undefined && verdict === 'user' && best.correlation >= LOCK_CORRELATION && (fineMatch ?? 1) >= LOCK_FINE) verdict = 'unknown';
     if (this.reverberation && envelopeVerdict === 'echo' && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnTail(count, best.lag, gain, replyAt);
     if (envelopeVerdict === 'echo' && best.correlation >= LEARN_CORRELATION && windowGain !== undefined) {
       this.gainDb = this.gainDb === undefined ? windowGain : 0.8 * this.gainDb + 0.2 * windowGain;
     }
-    const fineMatch = this.spectral.fineMatch();
     return { verdict, correlation: best.correlation, lagMs: best.lag * FRAME_MS, unexplained: Math.max(share, powerShare), share, powerShare, gainDb: gain, ...(spectralShare !== undefined ? { spectralShare } : {}), ...(fineMatch !== undefined ? { fineMatch } : {}) };
   }
 
@@ -608,7 +609,7 @@ export class EchoDetector {
    * alone does not tell: a user who starts talking as the reply starts follows its onset as closely
    * (0.95-0.99), but not its harmonics (fine match -0.4 to 0.4, bench/echo-reverb.ts).
    */
-  private followOnset(best: { lag: number; correlation: number }): void {
+  private followOnset(best: { lag: number; correlation: number }, fineMatch: number | undefined): void {
     const onset = this.onset;
     if (!onset) return;
     if (best.correlation < LOCK_FLOOR || ++onset.seen > LOCK_WITHIN) {
@@ -622,7 +623,7 @@ export class EchoDetector {
       onset.count = 0;
     }
     onset.count++;
-    if (onset.count < LOCK_JUDGEMENTS || (this.spectral.fineMatch() ?? 0) < LOCK_FINE) return;
+    if (onset.count < LOCK_JUDGEMENTS || (fineMatch ?? 0) < LOCK_FINE) return;
     this.echoPath = true;
     this.onset = undefined;
   }

@@ -46,6 +46,8 @@ export interface AppConfig {
   tts: { localVoice: FliteVoice; outputFormat: string; chunkMs: number; workers: number; maxQueuedUnits: number };
   /** maxBacklogSeconds: audio a session may have waiting for recognition before its socket's reading pauses. */
   stt: { workers: number; localModelDir: string; maxBacklogSeconds: number };
+  /** Echo detector threads (barge-in); 0: on the event loop. */
+  echo: { workers: number };
   ws: {
     maxPayloadBytes: number;
     pingIntervalMs: number;
@@ -125,6 +127,7 @@ export function buildAppConfig(env: EnvironmentVariables): AppConfig {
       workers: env.TTS_WORKERS ?? Math.max(1, availableParallelism()),
       maxQueuedUnits: env.TTS_MAX_QUEUED_UNITS,
     },
+    echo: { workers: env.ECHO_WORKERS },
     stt: { workers: env.STT_WORKERS ?? Math.max(1, availableParallelism()), localModelDir: env.LOCAL_STT_MODEL_DIR, maxBacklogSeconds: env.STT_MAX_BACKLOG_SECONDS },
     ws: {
       maxPayloadBytes: env.WS_MAX_PAYLOAD_BYTES,

@@ -99,6 +99,14 @@ describe('environment', () => {
     assert.equal(config.tts.outputFormat, 'pcm_24000');
   });
 
+  it('takes ECHO_WORKERS from 0 (the event loop) to 16, default 1', () => {
+    assert.equal(buildAppConfig(validateEnvironment({})).echo.workers, 1);
+    assert.equal(buildAppConfig(validateEnvironment({ ECHO_WORKERS: '0' })).echo.workers, 0);
+    for (const value of ['-1', '17', 'two']) {
+      assert.throws(() => validateEnvironment({ ECHO_WORKERS: value }), (e: unknown) => e instanceof ConfigurationError && e.problems.some((p) => p.startsWith(`ECHO_WORKERS=`) && p.includes(value)));
+    }
+  });
+
   for (const value of ['https://chat.example.com/v1/register', 'https://chat.example.com/v1/chat/', 'chat.example.com', 'ftp://x', 'https://user:pw@x.example']) {
     it(`rejects BACKEND_BASE_URL=${value}`, () => {
       assert.throws(() => validateEnvironment({ BACKEND_BASE_URL: value }), (e: unknown) => e instanceof ConfigurationError && e.problems.some((p) => p.startsWith('BACKEND_BASE_URL')));

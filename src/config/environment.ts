@@ -149,6 +149,10 @@ export class EnvironmentVariables {
   @Transform(toInt) @Max(100_000) @Min(1) @IsInt()
   TTS_MAX_QUEUED_UNITS = 500;
 
+  /** Worker threads for the sessions' echo detectors (barge-in); 0 runs them on the event loop. */
+  @Transform(toInt) @Max(16) @Min(0) @IsInt()
+  ECHO_WORKERS = 1;
+
   // --- embedded STT ---
   @Transform(toInt) @IsOptional() @Max(64) @Min(1) @IsInt()
   STT_WORKERS?: number;

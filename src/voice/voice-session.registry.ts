@@ -11,6 +11,7 @@ import { MetricsService } from '../metrics/metrics.service.js';
 import { TracingService } from '../tracing/tracing.service.js';
 import { SttService } from '../stt/stt.service.js';
 import { TtsService } from '../tts/tts.service.js';
+import { EchoJudgesService } from './echo-judges.service.js';
 import type { ConnectionContext, HandshakeGate } from './handshake-gate.js';
 import { SocketWriter } from './session/socket-writer.js';
 import { VoiceSession } from './session/voice-session.js';
@@ -40,6 +41,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
     private readonly metrics: MetricsService,
     private readonly appLogger: AppLogger,
     private readonly tracing: TracingService,
+    private readonly echo: EchoJudgesService,
     @Optional() private readonly adapterHost?: HttpAdapterHost,
   ) {}
 
@@ -110,6 +112,7 @@ export class VoiceSessionRegistry implements BeforeApplicationShutdown {
       ...(gate && context ? { admitConfigure: () => gate.admitConfigure(context.ip) } : {}),
       metrics: this.metrics,
       tracing: this.tracing,
+      echo: this.echo,
     });
     stalled = () => {
       this.metrics.sendBufferHighWaterClose();

@@ -4,6 +4,7 @@ import { SttModule } from '../stt/stt.module.js';
 import { TtsModule } from '../tts/tts.module.js';
 import { TokensController } from './auth/tokens.controller.js';
 import { WsAuthService } from './auth/ws-auth.service.js';
+import { EchoJudgesService } from './echo-judges.service.js';
 import { HandshakeGate } from './handshake-gate.js';
 import { VoiceGateway } from './voice.gateway.js';
 import { VoiceSessionRegistry } from './voice-session.registry.js';
@@ -12,7 +13,7 @@ import { VoiceWsExceptionFilter } from './voice-ws-exception.filter.js';
 @Module({
   imports: [BackendChatModule, SttModule, TtsModule],
   controllers: [TokensController],
-  providers: [VoiceGateway, VoiceSessionRegistry, VoiceWsExceptionFilter, WsAuthService, HandshakeGate],
+  providers: [VoiceGateway, VoiceSessionRegistry, EchoJudgesService, VoiceWsExceptionFilter, WsAuthService, HandshakeGate],
   exports: [VoiceSessionRegistry, WsAuthService, HandshakeGate, BackendChatModule, SttModule, TtsModule],
 })
 export class VoiceModule {}

@@ -42,7 +42,8 @@ export const AUDIO_MAX_SPEED = 8;
 
 /** Largest total size of frames held behind a pending message before reading pauses. */
 export const MAX_PENDING_INBOUND_BYTES = 2 * 1024 * 1024;
-import { EchoDetector, envelopeFormat, type EchoVerdict } from './echo-detector.js';
+import { envelopeFormat, type EchoVerdict } from './echo-detector.js';
+import { CLOSED_ECHO_CHANNEL, InlineEchoJudges, type EchoChannel, type EchoJudges, type EchoReport } from './echo-judges.js';
 import { heardText, isEcho, isEchoSoFar, wordsBetween } from './heard-text.js';
 import { isIgnoredPhrase, mayBecomeIgnoredPhrase, resolveInterruption, wordCount, type EffectiveInterruption } from './interruption.js';
 
@@ -76,6 +77,8 @@ export interface VoiceSessionDeps {
   maxSttBacklogSeconds?: number;
   /** Who the token says the user is, for log lines. */
   principal?: string;
+  /** Where the echo detector runs (ECHO_WORKERS); default on this thread. */
+  echo?: EchoJudges;
 }
 
 type SessionState = 'awaiting_configure' | 'ready' | 'closed';
@@ -120,13 +123,6 @@ interface UserSpeech {
 
 /** Consecutive "user" verdicts of the echo detector before speech interrupts on sound alone. */
 const USER_CHECKS = 3;
-/**
- * The echo detector judges the microphone as its audio arrives (while a reply plays or its echo may
- * still come back), at most once per this many new 10 ms frames: by the time the STT reports speech
- * (VAD progress, or ElevenLabs' first partial) the verdicts on it are already in, so the
- * interruption needs no further audio.
- */
-const JUDGE_EVERY_FRAMES = 2;
 /** ElevenLabs STT: a partial may interrupt when the detector called the microphone the user (USER_CHECKS in a row) within this many 10 ms frames. */
 const USER_HEARD_FRAMES = 150;
 /** Echo of a turn's audio can reach the microphone this long after it was played. */
@@ -163,10 +159,16 @@ export class VoiceSession {
   /** Barge-in state of the active turn (its audio may still be playing after it was sent). */
   private playback?: Playback;
   private userSpeech?: UserSpeech;
-  /** Reply audio against microphone audio: echo or the user talking (README "Barge-in"). */
-  private readonly echo = new EchoDetector();
-  /** The detector's latest verdict on the microphone and how many consecutive ones called it the user (one alone may be a fluke). */
-  private acoustic: { verdict: EchoVerdict; streak: number; judgedAt: number; userAt?: number } = { verdict: 'unknown', streak: 0, judgedAt: 0 };
+  /** Reply audio against microphone audio: echo or the user talking (README "Barge-in"); opened with the first audio to judge. */
+  private echoChannel?: EchoChannel;
+  /**
+   * The detector's latest verdict on the microphone, how many consecutive ones called it the user
+   * (one alone may be a fluke), and the microphone frame count then; verdicts on audio before
+   * `from` (an `addMic` sequence number) came from before a reset and are ignored.
+   */
+  private acoustic: { verdict: EchoVerdict; streak: number; frames: number; from: number; userAt?: number } = { verdict: 'unknown', streak: 0, frames: 0, from: 0 };
+  /** Sequence number of the latest microphone chunk given to the detector. */
+  private micSeq = 0;
   /** The turn whose audio finished playing last, and when (for echo arriving late). */
   private lastPlayed?: { playback: Playback; at: number };
   /** The text of a turn dropped while thinking, to be answered with the user's next words. */
@@ -348,6 +350,8 @@ export class VoiceSession {
     this.lifetime.abort(new VoiceError('internal_error', 'session closed'));
     for (const turn of [...this.pendingTurns.splice(0), ...(this.runningTurn ? [this.runningTurn] : [])]) turn.cancel('session_closed');
     this.stt?.close();
+    this.echoChannel?.close();
+    this.echoChannel = CLOSED_ECHO_CHANNEL;
   }
 
   private pauseInput(reason: 'queue' | 'audio' | 'stt'): void {
@@ -486,7 +490,7 @@ export class VoiceSession {
     // within an utterance (speech alone may correlate with the reply at some lag); the user counts as
     // heard when the detector called the microphone the user USER_CHECKS times in a row within USER_HEARD_FRAMES.
     const { userAt } = this.acoustic;
-    const userHeard = userAt !== undefined && this.echo.micFramesSeen - userAt <= USER_HEARD_FRAMES;
+    const userHeard = userAt !== undefined && this.acoustic.frames - userAt <= USER_HEARD_FRAMES;
     const heardUser = !local && acoustic !== 'silence' && userHeard;
     if (!playback || playback.stopped) return;
     if (speaking && acoustic === 'echo' && !heardUser) return;
@@ -514,29 +518,40 @@ export class VoiceSession {
   }
 
   /**
-   * Judges the microphone audio that just arrived, while a reply plays, its echo may still come
-   * back, or an utterance that began over it goes on; elsewhere the verdict is reset.
+   * Gives the microphone audio that just arrived to the echo detector, to be judged while a reply
+   * plays, its echo may still come back, or an utterance that began over it goes on; elsewhere the
+   * verdict is reset.
    */
-  private watchEcho(now: number): void {
+  private watchEcho(audio: Buffer, formatName: string, now: number): void {
     const playback = this.playback;
     const speaking = playback !== undefined && !playback.stopped && playback.turn.firstAudioSentAt !== undefined;
     const recent = this.lastPlayed !== undefined && now - this.lastPlayed.at <= ECHO_DELAY_MS;
-    if (!speaking && !recent && !this.userSpeech?.over) {
-      this.acoustic = { verdict: 'unknown', streak: 0, judgedAt: this.echo.micFramesSeen };
-      return;
-    }
-    if (this.echo.micFramesSeen - this.acoustic.judgedAt < JUDGE_EVERY_FRAMES) return;
-    const judgement = this.echo.judge();
-    const { verdict } = judgement;
+    const judging = speaking || recent || this.userSpeech?.over !== undefined;
+    this.micSeq = this.echo().addMic(audio, formatName, now, judging);
+    if (!judging) this.acoustic = { verdict: 'unknown', streak: 0, frames: this.acoustic.frames, from: this.micSeq + 1 };
+  }
+
+  private echo(): EchoChannel {
+    this.echoChannel ??= (this.deps.echo ?? new InlineEchoJudges()).open((report) => this.onEchoReport(report));
+    return this.echoChannel;
+  }
+
+  /** A verdict of the echo detector (at once, or from its worker a little later). */
+  private onEchoReport(report: EchoReport): void {
+    if (report.seq < this.acoustic.from || this.state === 'closed') return;
+    const { verdict } = report;
     const streak = verdict === 'user' ? this.acoustic.streak + 1 : 0;
-    const userAt = streak >= USER_CHECKS ? this.echo.micFramesSeen : this.acoustic.userAt;
-    this.acoustic = { verdict, streak, judgedAt: this.echo.micFramesSeen, ...(userAt !== undefined ? { userAt } : {}) };
+    const userAt = streak >= USER_CHECKS ? report.micFrames : this.acoustic.userAt;
+    this.acoustic = { verdict, streak, frames: report.micFrames, from: this.acoustic.from, ...(userAt !== undefined ? { userAt } : {}) };
     const speech = this.userSpeech;
     if (speech && verdict === 'echo') speech.heardEcho = true;
     if (speech && verdict === 'user') speech.heardUser = true;
-    if (speech) {
-      this.deps.logger.debug({ msg: `echo check: ${verdict}`, correlation: Number(judgement.correlation.toFixed(2)), lag_ms: judgement.lagMs, unexplained: Number(judgement.unexplained.toFixed(2)), ...(judgement.spectralShare !== undefined ? { spectral: Number(judgement.spectralShare.toFixed(2)) } : {}), ...(judgement.fineMatch !== undefined ? { fine: Number(judgement.fineMatch.toFixed(2)) } : {}) });
+    if (!speech) return;
+    if (this.deps.logger.pino.isLevelEnabled('debug')) {
+      this.deps.logger.debug({ msg: `echo check: ${verdict}`, correlation: Number(report.correlation.toFixed(2)), lag_ms: report.lagMs, unexplained: Number(report.unexplained.toFixed(2)), ...(report.spectralShare !== undefined ? { spectral: Number(report.spectralShare.toFixed(2)) } : {}), ...(report.fineMatch !== undefined ? { fine: Number(report.fineMatch.toFixed(2)) } : {}) });
     }
+    // The verdict that completes a run of "user" verdicts may come after the STT's latest word on the speech.
+    if (streak === USER_CHECKS && this.ready && this.state === 'ready') this.considerInterrupting(this.ready, speech);
   }
 
   /** A committed utterance that starts no turn: a backchannel while the assistant speaks, or its echo. */
@@ -677,8 +692,7 @@ export class VoiceSession {
     this.audioClock?.push(audio.length);
     if (ready.interruption.enabled) {
       const now = performance.now();
-      this.echo.addMic(audio, config.audio_format, now);
-      this.watchEcho(now);
+      this.watchEcho(audio, config.audio_format, now);
     }
     stream.push(audio, previousText);
     this.limitSttBacklog(stream);
@@ -773,10 +787,10 @@ export class VoiceSession {
         turn.onAudio = (chunk, format) => {
           const at = turn.firstAudioSentAt ?? performance.now();
           if (turn.firstAudioSentAt === undefined) {
-            this.echo.startReply(envelopeFormat(format.name));
-            this.acoustic = { verdict: 'unknown', streak: 0, judgedAt: this.echo.micFramesSeen };
+            this.echo().startReply(envelopeFormat(format.name));
+            this.acoustic = { verdict: 'unknown', streak: 0, frames: this.acoustic.frames, from: this.micSeq + 1 };
           }
-          this.echo.addReply(chunk, at);
+          this.echo().addReply(chunk, at);
         };
       }
       const interrupted = this.pendingInterrupted;

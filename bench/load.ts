@@ -3,6 +3,7 @@
  * little the gateway adds. One command:
  *   node dist/bench/load.js [--levels 50,100,200,500,1000] [--seconds 20] [--audio json|binary]
  *     [--commit-every 5] [--prompt-every 30] [--profile-at 500] [--out bench/results] [--max-minutes 12] [--warmup-level 10] [--warmup-seconds 3] [--nice=-10]
+ *     [--tts-speech silence|noise|flite] [--echo-workers N]
  * (`npm run bench:load -- --levels 50,500`). Loopback only; bounded in sessions and time.
  *
  * Processes. Four kinds, each its own OS process so none of them measures itself:
@@ -12,6 +13,9 @@
  * - the ElevenLabs emulator (its own main.js) with the `echo_stamped` transcriber (a partial per
  *   audio chunk, a committed transcript per commit, no recogniser; each text ends with its send
  *   time) and `silence` TTS speech (reply audio without flite), so neither is the bottleneck;
+ *   `--tts-speech noise` makes the reply audio loud noise bursts instead, so the service's echo
+ *   detector analyses every reply and every (loud tone) microphone chunk while a reply plays, as
+ *   with real speech; `--echo-workers N` sets the service's ECHO_WORKERS (0: on the event loop);
  * - one load-generator process (bench/load-client.js) per 300 sessions, fresh for each level;
  * - this orchestrator, which samples every process's CPU and RSS from /proc once a second.
  *
@@ -60,6 +64,8 @@ const { values: args } = parseArgs({
     'warmup-level': { type: 'string', default: '10' },
     nice: { type: 'string', default: '' },
     'warmup-seconds': { type: 'string', default: '3' },
+    'tts-speech': { type: 'string', default: 'silence' },
+    'echo-workers': { type: 'string', default: '' },
   },
   strict: true,
 });
@@ -130,7 +136,7 @@ async function waitFor(check: () => Promise<boolean>, what: string, timeoutMs = 
 
 // --- the emulator and the service, each its own process ---------------------------------------
 const emulatorPort = await freePort();
-const emulator = spawn(process.execPath, [dist('../apps/elevenlabs-emulator/src/main.js'), '--port', String(emulatorPort), '--transcriber', 'echo_stamped', '--tts-speech', 'silence'], {
+const emulator = spawn(process.execPath, [dist('../apps/elevenlabs-emulator/src/main.js'), '--port', String(emulatorPort), '--transcriber', 'echo_stamped', '--tts-speech', args['tts-speech']], {
   stdio: ['ignore', 'ignore', 'inherit'],
 });
 renice(emulator.pid);
@@ -153,6 +159,7 @@ const service = spawn(process.execPath, ['--import', new URL('./load-probe.js', 
     MAX_SESSIONS: String(MAX_SESSIONS + 100),
     MAX_CONNECTIONS_PER_IP: String(MAX_SESSIONS + 100),
     MAX_CONFIGURES_PER_IP_PER_MINUTE: '100000',
+    ...(args['echo-workers'] !== '' ? { ECHO_WORKERS: args['echo-workers'] } : {}),
   },
   stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
 });

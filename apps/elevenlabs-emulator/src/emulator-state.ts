@@ -112,10 +112,12 @@ export const STT_TRANSCRIBERS: readonly SttTranscriber[] = ['local', 'echo', 'ec
 /**
  * What speaks TTS requests: flite (real speech), or `silence`, a stand-in for load tests that
  * answers each sentence at once with 60 ms of silence per character in the requested format (pcm,
- * ulaw, alaw; mp3 still goes through flite), so synthesis is not the bottleneck.
+ * ulaw, alaw; mp3 still goes through flite), so synthesis is not the bottleneck; or `noise`, the
+ * same but loud noise in syllable-like bursts for PCM formats (the service's echo detector analyses
+ * audio it can hear, and skips digital silence).
  */
-export type TtsSpeech = 'flite' | 'silence';
-export const TTS_SPEECHES: readonly TtsSpeech[] = ['flite', 'silence'];
+export type TtsSpeech = 'flite' | 'silence' | 'noise';
+export const TTS_SPEECHES: readonly TtsSpeech[] = ['flite', 'silence', 'noise'];
 
 /** Called as the emulator sends each realtime STT message, with the wall-clock time in ms (sub-ms precision). */
 export type SttEmitHook = (message: { message_type: string; text?: unknown }, epochMs: number) => void;

@@ -75,7 +75,7 @@ export class TextToSpeechController {
       res.flushHeaders();
       // A stalled upstream keeps the request open and silent until the client gives up.
       if (faults.stall) return;
-      const units = this.state.ttsSpeech === 'silence' && format.codec !== 'mp3' ? silentUnits(body.text, format) : this.speech.speakUnits(body.text, voiceId, body.voice_settings?.speed ?? 1, format, client.signal);
+      const units = this.state.ttsSpeech !== 'flite' && format.codec !== 'mp3' ? silentUnits(body.text, format, this.state.ttsSpeech === 'noise') : this.speech.speakUnits(body.text, voiceId, body.voice_settings?.speed ?? 1, format, client.signal);
       const { onTtsEmit } = this.state;
       const report = <T>(items: AsyncIterable<T>, audioOf: (item: T) => Buffer) => (onTtsEmit ? reported(items, audioOf, onTtsEmit, { text: body.text, voiceId, outputFormat }) : items);
       if (timestamps) {
@@ -143,14 +143,29 @@ interface UpstreamFailure {
 /** 60 ms of audio per character, sentence by sentence: the `silence` speech of load tests. */
 const SILENT_MS_PER_CHAR = 60;
 
-async function* silentUnits(text: string, format: EmulatedFormat): AsyncGenerator<SpokenUnit> {
+async function* silentUnits(text: string, format: EmulatedFormat, noise = false): AsyncGenerator<SpokenUnit> {
   const bytesPerSample = format.codec === 'pcm' ? 2 : 1;
   // Silence: zero PCM, 0xFF mu-law, 0xD5 A-law.
   const fill = format.codec === 'pcm' ? 0 : format.codec === 'ulaw' ? 0xff : 0xd5;
   for (const sentence of splitSentences(text)) {
     const samples = Math.round((sentence.length * SILENT_MS_PER_CHAR * format.sampleRate) / 1000);
-    yield { text: sentence, audio: Buffer.alloc(samples * bytesPerSample, fill), samples, leadSamples: 0, trailSamples: 0 };
+    const audio = Buffer.alloc(samples * bytesPerSample, fill);
+    if (noise && format.codec === 'pcm') fillNoise(audio, format.sampleRate);
+    yield { text: sentence, audio, samples, leadSamples: 0, trailSamples: 0 };
     await Promise.resolve();
+  }
+}
+
+/** PCM16 noise at about -16 dBFS in 200 ms bursts with 50 ms gaps (a cheap stand-in for speech's level). */
+function fillNoise(pcm: Buffer, sampleRate: number): void {
+  let seed = 0x2545f491;
+  const burst = Math.round(sampleRate * 0.25);
+  for (let i = 0; i + 1 < pcm.length; i += 2) {
+    seed ^= seed << 13;
+    seed ^= seed >>> 17;
+    seed ^= seed << 5;
+    const loud = (i / 2) % burst < burst * 0.8;
+    pcm.writeInt16LE(loud ? (seed % 10000) : 0, i);
   }
 }
 

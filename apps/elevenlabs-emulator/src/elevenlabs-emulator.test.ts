@@ -74,6 +74,25 @@ describe('ElevenLabs emulator: POST /v1/text-to-speech/{voice_id}/stream', () =>
     assert.ok(answer.reads[0]! < answer.reads.at(-1)!, 'the first sentence arrived before the last');
   });
 
+  it('speaks load-test stand-ins: `silence` is digital silence, `noise` loud bursts, both 60 ms per character', async () => {
+    for (const ttsSpeech of ['silence', 'noise'] as const) {
+      const standIn = await startElevenLabsEmulator({ ttsSpeech });
+      try {
+        const response = await fetch(`${standIn.baseUrl}/v1/text-to-speech/${VOICE_ID}/stream?output_format=pcm_16000`, { method: 'POST', headers: { 'content-type': 'application/json', 'xi-api-key': 'k' }, body: JSON.stringify({ text: 'One two three. Four five.' }) });
+        const pcm = Buffer.from(await response.arrayBuffer());
+        assert.equal(response.status, 200);
+        assert.equal(pcm.length / 2, Math.round((14 * 60 * 16000) / 1000) + Math.round((10 * 60 * 16000) / 1000), `${ttsSpeech}: 60 ms per character of each sentence`);
+        let sum = 0;
+        for (let i = 0; i < pcm.length; i += 2) sum += pcm.readInt16LE(i) ** 2;
+        const dbfs = 10 * Math.log10(sum / (pcm.length / 2) / 32768 ** 2);
+        if (ttsSpeech === 'silence') assert.equal(sum, 0);
+        else assert.ok(dbfs > -25 && dbfs < -10, `noise at ${dbfs.toFixed(1)} dBFS`);
+      } finally {
+        await standIn.close();
+      }
+    }
+  });
+
   it('encodes ulaw_8000 and alaw_8000 at one byte per sample', async () => {
     const samples = (await fliteAudio(TEXT, 8000)).length / 2;
     for (const format of ['ulaw_8000', 'alaw_8000']) {

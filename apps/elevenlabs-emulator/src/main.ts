@@ -76,7 +76,7 @@ function dropMode(): SttDropMode {
   return value as SttDropMode;
 }
 
-/** `--transcriber` (local, echo, echo_stamped) and `--tts-speech` (flite, silence): load-test stand-ins. */
+/** `--transcriber` (local, echo, echo_stamped) and `--tts-speech` (flite, silence, noise): load-test stand-ins. */
 function choice<T extends string>(name: OptionName, allowed: readonly T[], fallback: T): T {
   const value = setting(name);
   if (value === undefined || value === '') return fallback;

@@ -179,7 +179,9 @@ try {
     const results: Reaction[] = [];
     let missed = 0;
     for (let i = 0; i < trials; i++) {
-      const result = await reaction(provider, QUESTIONS[i % QUESTIONS.length]!);
+      const question = QUESTIONS[i % QUESTIONS.length]!;
+      const result = await reaction(provider, question);
+      if (process.env['BARGE_IN_DEBUG']) console.log(`  ${provider} "${question}": ${result ? `interrupted ${result.toInterrupted.toFixed(0)} ms after speech start` : 'missed'}`);
       if (result) results.push(result);
       else missed++;
     }

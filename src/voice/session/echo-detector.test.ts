@@ -194,6 +194,26 @@ describe('EchoDetector', () => {
     }
   });
 
+  it("calls a user in the reply's own voice who starts 300-500 ms into it the user from 300 ms of speech on (headphones: no echo)", async () => {
+    // The envelope of a voice that starts as the reply is starting follows the reply's onset (0.95-0.99
+    // at the lag between them), and the same voice's envelope keeps resembling the reply's; only the
+    // fine structure at the onset (-0.1 to 0.3) says it is not the echo. Without that, "echo" verdicts
+    // broke the run of "user" verdicts as the VAD reached min_speech_ms (service: 511-557 ms).
+    const slow: string[] = [];
+    for (const text of ['tell me about the weather in london instead', 'what time is it now']) {
+      const question = new Int16Array((await flite.synthesize({ text, voice: 'slt', sampleRate: RATE, speed: 1 })).pcm);
+      const onsetMs = (question.findIndex((sample) => Math.abs(sample) > 1000) / RATE) * 1000;
+      for (const atMs of [300, 400, 500]) {
+        const verdicts = run(new EchoDetector(), mix(reply.length, new Int16Array(0), 0, 1, { pcm: question, atMs }), reply);
+        // The session's moment: VAD speech of min_speech_ms (300 ms after the onset), then the first 3 "user" verdicts in a row (measured: 60 ms after it; without the onset's verdict, 300 ms).
+        const from = atMs + onsetMs + 300;
+        const at = verdicts.find((v, i) => v.ms >= from && i >= 2 && verdicts.slice(i - 2, i + 1).every((w) => w.verdict === 'user'))?.ms;
+        if (at === undefined || at - from > 100) slow.push(`"${text.slice(0, 12)}" at ${atMs} ms: ${at === undefined ? 'never' : `${Math.round(at - from)} ms late`}`);
+      }
+    }
+    assert.deepEqual(slow, []);
+  });
+
   it('keeps its microphone clock with real time when the client pauses for less than a gap (the echo stays echo)', () => {
     // A client streams 1 s of silence, pauses 200 ms (sends nothing), then streams on in real time; the
     // reply starts playing as it resumes and comes back 100 ms later. Left 200 ms behind, the clock

@@ -152,6 +152,14 @@ const LOCK_JUDGEMENTS = 5;
 const LOCK_WITHIN = 16;
 const LOCK_FLOOR = 0.8;
 const LOCK_FINE = 0.5;
+/**
+ * A reply's onset that did not lock and whose fine structure matched the reply's below this on
+ * average (at least NOT_ECHO_FINES values) was not its echo: a user who started talking as the reply
+ * started (their voice's envelope follows the reply's onset, the harmonics do not: -0.4 to 0.4;
+ * echo 0.4-0.97, a clipped speakerphone's the lowest).
+ */
+const NOT_ECHO_FINE = 0.3;
+const NOT_ECHO_FINES = 3;
 const USER_SHARE = 0.35;
 /**
  * Variance (dB squared, summed over the window) below which an envelope counts as flat: sums of
@@ -281,7 +289,12 @@ export class EchoDetector {
    * The reply's first judgements with a loud microphone, while each correlates at LOCK_CORRELATION
    * or more at one lag (undefined: the chain broke, or no reply).
    */
-  private onset?: { seen: number; count: number; lag?: number };
+  private onset?: { seen: number; count: number; lag?: number; fineSum: number; fines: number };
+  /**
+   * The loud microphone sound at this reply's onset was shown not to be its echo (see NOT_ECHO_FINE):
+   * until the microphone is quiet again, the envelope's "echo" verdicts on it are the user's voice.
+   */
+  private notEchoRun = false;
   /**
    * How often the envelope called the user what the spectrum clearly called echo (moving average,
    * from 0.5: a session's path counts as reverberant until its echo shows otherwise).
@@ -305,7 +318,8 @@ export class EchoDetector {
     this.spectral.startReply(format);
     this.lastLag = undefined;
     this.lastCorrelation = 0;
-    this.onset = format ? { seen: 0, count: 0 } : undefined;
+    this.onset = format ? { seen: 0, count: 0, fineSum: 0, fines: 0 } : undefined;
+    this.notEchoRun = false;
     // Each reply's playback starts after its own buffering: the last reply's delay is only a prior
     // that the new reply's first judgements quickly outweigh.
     this.curveCount = Math.min(this.curveCount, 5);
@@ -463,7 +477,10 @@ export class EchoDetector {
     const recent = Math.min(RECENT_FRAMES, count);
     let loud = 0;
     for (let i = count - recent; i < count; i++) if (this.micDb[(this.micCount - count + i) % size]! >= FLOOR_DB + LOUD_DB) loud++;
-    if (loud === 0) return none('silence');
+    if (loud === 0) {
+      this.notEchoRun = false;
+      return none('silence');
+    }
     if (!reply || reply.startAt === undefined) return none('unknown');
     const startAt = reply.startAt;
     const mic = this.windowDb;
@@ -591,6 +608,8 @@ export class EchoDetector {
         if (clearEcho || reverberant) verdict = 'echo';
       }
     }
+    // The sound at the reply's onset was not its echo (followOnset), and no echo path is known.
+    if (this.notEchoRun && !this.echoPath && verdict === 'echo') verdict = 'user';
     // The reply's first sounds may be locking on as its echo (followOnset): not the user yet.
     if (this.onset?.lag !== undefined && verdict === 'user' && best.correlation >= LOCK_CORRELATION && (fineMatch ?? 1) >= LOCK_FINE) verdict = 'unknown';
     if (this.reverberation && envelopeVerdict === 'echo' && best.correlation >= REVERB_TUNING.learnCorrelation) this.learnTail(count, best.lag, gain, replyAt);
@@ -612,8 +631,13 @@ export class EchoDetector {
   private followOnset(best: { lag: number; correlation: number }, fineMatch: number | undefined): void {
     const onset = this.onset;
     if (!onset) return;
+    if (fineMatch !== undefined) {
+      onset.fineSum += fineMatch;
+      onset.fines++;
+    }
     if (best.correlation < LOCK_FLOOR || ++onset.seen > LOCK_WITHIN) {
       this.onset = undefined;
+      this.notEchoRun = onset.fines >= NOT_ECHO_FINES && onset.fineSum / onset.fines < NOT_ECHO_FINE;
       return;
     }
     if (best.correlation < LOCK_CORRELATION) return;

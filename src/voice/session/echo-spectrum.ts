@@ -73,8 +73,9 @@ const BAND_OF = (() => {
   return bands;
 })();
 /** Reply frames either side of the lag the fine-structure match tries. */
-const FINE_SLACK = Number(process.env['FS'] ?? 1);
-const FINE_FROM = Math.max(0, Math.round((Number(process.env['FMIN'] ?? 150) - MIN_HZ) / GRID_STEP_HZ));
+const FINE_SLACK = 1;
+/** First grid point the fine-structure match uses (0: the whole grid, from MIN_HZ). */
+const FINE_FROM = 0;
 /** Grid points per band. */
 const BAND_WIDTH = (() => {
   const widths = new Uint8Array(BANDS);

@@ -19,7 +19,9 @@
  * false interruptions room 40/40 -> 0/40, speakerphone 40/40 -> 1-2/40, plain 0/40 unchanged.
  * A session's first reply shows its echo path from its first sounds (followOnset: loudness and
  * spectral fine structure), so the spectrum decides ~0.3 s into it (ECHO_FIRST=1: room 17/40 -> 0/40,
- * speakerphone 34/40 -> 3/40).
+ * speakerphone 34/40 -> 3/40). An onset that did not lock and whose fine structure did not match
+ * was a user starting with the reply (notEchoRun): the envelope's "echo" verdicts on that sound are
+ * the user's until the microphone is quiet (local barge-in p95 553 -> 357 ms).
  */
 
 import { HOLD_FRAMES, READY_FRAMES, SpectralEcho, ULAW_TABLE, USER_SHARE as SPECTRAL_USER_SHARE } from './echo-spectrum.js';

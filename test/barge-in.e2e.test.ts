@@ -341,8 +341,10 @@ it("echo of the assistant's own reply at speaking level does not interrupt; a us
 const REPLY_PROMPT = 'tell me a story about the history of rome and its roads and its laws and its emperors';
 const ROOM = { rt60Ms: 500, wet: 1, seed: 5 };
 
-it("echo of the reply through a reverberant room interrupts neither a session's first reply nor its second", async () => {
-  const testApp = await startTestApp({ STT_WORKERS: '1' });
+it("echo of the reply through a reverberant room interrupts neither a session's first reply nor its second (detectors on the event loop)", async () => {
+  // ECHO_WORKERS=0: this test covers the detectors on the event loop (verdicts delivered at once);
+  // the others run them in the default worker thread.
+  const testApp = await startTestApp({ STT_WORKERS: '1', ECHO_WORKERS: '0' });
   try {
     const client = await connectConfigured(testApp, { stt: VAD, tts: { output_format: 'pcm_16000' } });
     for (const turnId of [1, 2]) {

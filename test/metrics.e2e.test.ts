@@ -95,6 +95,7 @@ describe('metrics and turn.metrics', () => {
     assert.equal(under10s, metrics.get('voice_layer_turn_stage_seconds_count{stage="user_to_first_audio"}'));
     assert.ok(metrics.has('voice_layer_event_loop_lag_seconds{quantile="0.99"}'));
     assert.ok(metrics.has('voice_layer_worker_pool_queue_depth{pool="tts"}'));
+    assert.ok(metrics.has('voice_layer_worker_pool_queue_depth{pool="echo"}'));
     assert.ok(metrics.has('voice_layer_send_buffer_closes_total'));
 
     client.send({ type: 'text.prompt', text: '' });

@@ -15,7 +15,7 @@ export type Upstream = 'elevenlabs_stt' | 'elevenlabs_tts' | 'chat_backend';
 export type UpstreamRecovery = 'reconnect' | 'retry' | 'reregister';
 
 /** Worker pools whose backlog is sampled on each scrape. */
-export type WorkerPoolName = 'tts' | 'stt';
+export type WorkerPoolName = 'tts' | 'stt' | 'echo';
 
 /** Voice-sized buckets: 10 ms to 10 s. */
 export const STAGE_BUCKETS_SECONDS = [0.01, 0.025, 0.05, 0.1, 0.15, 0.25, 0.4, 0.6, 1, 1.5, 2.5, 4, 6, 10];
@@ -79,7 +79,7 @@ export class MetricsService implements OnModuleDestroy {
     const pools = this.pools;
     new Gauge({
       name: 'voice_layer_worker_pool_queue_depth',
-      help: 'Jobs waiting for a worker thread (tts: synthesis jobs queued in the pool; stt: recognition streams per worker thread).',
+      help: 'Jobs waiting for a worker thread (tts: synthesis jobs queued in the pool; stt: recognition streams per worker thread; echo: audio messages waiting for the echo detector workers).',
       labelNames: ['pool'] as const,
       registers: [this.registry],
       collect() {

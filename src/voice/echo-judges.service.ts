@@ -1,5 +1,6 @@
-import { Inject, Injectable, Logger, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
+import { Inject, Injectable, Logger, Optional, type OnApplicationShutdown, type OnModuleInit } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../config/app-config.js';
+import { MetricsService } from '../metrics/metrics.service.js';
 import { InlineEchoJudges, type EchoChannel, type EchoJudges, type EchoReport } from './session/echo-judges.js';
 import { EchoWorkerPool } from './session/echo-worker-pool.js';
 
@@ -13,7 +14,9 @@ export class EchoJudgesService implements EchoJudges, OnModuleInit, OnApplicatio
   private judges: EchoJudges = new InlineEchoJudges();
   private pool?: EchoWorkerPool;
 
-  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig) {}
+  constructor(@Inject(APP_CONFIG) private readonly config: AppConfig, @Optional() metrics?: MetricsService) {
+    metrics?.watchWorkerPool('echo', () => this.pool?.pendingMessages ?? 0);
+  }
 
   async onModuleInit(): Promise<void> {
     const { workers } = this.config.echo;

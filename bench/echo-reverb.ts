@@ -45,6 +45,11 @@
  *   plain 0/40; users 12/12, 11/12, 12/12. Replies in turn: 0/40, 0/40, 1/40. `headphones` with
  *   ECHO_USER_AT=0/200 (a user starting with the reply, no echo): median 310/330 ms after onset,
  *   unchanged by the lock (without its fine-structure gate: 460-1590 ms).
+ * - Session 9 (an onset that did not lock and matched the reply's fine structure below 0.3 on
+ *   average is the user until the microphone is quiet: notEchoRun): ECHO_FIRST=1 plain 0/40, room
+ *   0/40, speakerphone 3/40 (the same awb reply, whose clipped echo matches at -0.0 to 0.36, is false
+ *   with or without it); replies in turn 0/40, 0/40, 1/40; `headphones` users at 0/200/400 ms:
+ *   median 310/330/310 ms, max 460/380/380 ms (before: max 460/740/440 ms).
  * - Conclusion: a 10 ms log-energy envelope does not carry what separates a reverberant echo from a
  *   user talking over it; both models stay off (opt-in options, for this bench). The way forward is
  *   an echo canceller on the signal (branch `aec`, bench/aec-echo.ts) or the client's own.

@@ -71,26 +71,35 @@ describe('EchoWorkerPool', () => {
       const channel = pool.open((report) => reports.push(report));
       channel.startReply({ codec: 'pcm', sampleRate: RATE });
       channel.addReply(reply.subarray(0, 32000), 0);
+      // 10 chunks at a pace the worker keeps up with: real verdicts.
+      for (let i = 0; i < 10; i++) channel.addMic(reply.subarray(i * CHUNK, (i + 1) * CHUNK), 'pcm_16000', i * 20, true);
+      await settle(pool);
+      const judged = reports.length;
+      const lastFrames = reports.at(-1)?.micFrames ?? 0;
+      assert.ok(judged >= 4 && lastFrames > 0, `${judged} verdicts, last at frame ${lastFrames}`);
       // 100 chunks in one synchronous burst: the worker cannot have processed any of them yet.
-      for (let i = 0; i < 100; i++) {
+      for (let i = 10; i < 110; i++) {
         channel.addMic(reply.subarray(i * CHUNK, (i + 1) * CHUNK), 'pcm_16000', i * 20, true);
         most = Math.max(most, pool.pendingMessages);
       }
       assert.equal(most, 20);
-      const unknown = reports.filter((r) => r.verdict === 'unknown');
-      assert.ok(unknown.length >= 80, `${unknown.length} "unknown" verdicts for the dropped chunks`);
+      const unknown = reports.slice(judged);
+      assert.ok(unknown.length >= 80 && unknown.every((r) => r.verdict === 'unknown'), `${unknown.length} "unknown" verdicts for the dropped chunks`);
+      // The frame count does not go back (the session times "the user was heard" by it).
+      assert.ok(unknown.every((r) => r.micFrames === lastFrames), `dropped chunks' verdicts at frames ${[...new Set(unknown.map((r) => r.micFrames))].join(',')}`);
       await settle(pool);
       // Verdicts on audio posted before the drop are not delivered once the channel lost audio.
-      assert.equal(reports.length, unknown.length);
+      assert.equal(reports.length, judged + unknown.length);
       // The next reply starts over: real verdicts again.
+      const before = reports.length;
       channel.startReply({ codec: 'pcm', sampleRate: RATE });
-      channel.addReply(reply, 1000);
+      channel.addReply(reply, 3000);
       for (let i = 0; i < 60; i++) {
-        channel.addMic(Buffer.alloc(CHUNK), 'pcm_16000', 1000 + i * 20, true);
+        channel.addMic(Buffer.alloc(CHUNK), 'pcm_16000', 3000 + i * 20, true);
         if (i % 10 === 9) await settle(pool);
       }
       await settle(pool);
-      assert.ok(reports.slice(unknown.length).some((r) => r.verdict !== 'unknown' && r.micFrames > 0), 'judged again after the next reply started');
+      assert.ok(reports.slice(before).some((r) => r.verdict !== 'unknown' && r.micFrames > lastFrames), 'judged again after the next reply started');
     } finally {
       await pool.close();
     }

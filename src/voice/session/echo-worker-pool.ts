@@ -1,5 +1,5 @@
 import type { Worker } from 'node:worker_threads';
-import { spawnWorker } from '@app/engines';
+import { spawnWorker, startSlots } from '@app/engines';
 import type { EchoChannel, EchoJudges, EchoReplyFormat, EchoReport } from './echo-judges.js';
 
 export type ToEchoWorker =
@@ -25,6 +25,8 @@ interface ChannelEntry {
   onReport: (report: EchoReport) => void;
   /** Audio was dropped (overload, or the worker restarted): verdicts are 'unknown' until the next reply starts. */
   lost: boolean;
+  /** Microphone frames of the latest verdict delivered: an 'unknown' one for dropped audio carries it on. */
+  micFrames: number;
 }
 
 interface Slot {
@@ -42,6 +44,11 @@ interface Slot {
 }
 
 const UNKNOWN = { verdict: 'unknown', correlation: 0, lagMs: 0, unexplained: 0 } as const;
+
+/** A copy of exactly these bytes, to be transferred (the caller's buffer may be reused or shared). */
+function copyOf(chunk: Buffer): ArrayBuffer {
+  return new Uint8Array(chunk).buffer;
+}
 
 /**
  * Echo detectors in worker threads (see echo-judges.ts). A session's channel stays on the worker
@@ -61,16 +68,12 @@ export class EchoWorkerPool implements EchoJudges {
 
   static async start(options: EchoWorkerPoolOptions): Promise<EchoWorkerPool> {
     const pool = new EchoWorkerPool(options);
-    try {
-      for (let i = 0; i < Math.max(1, options.threads); i++) {
-        const slot: Slot = { worker: undefined, channels: new Map(), posted: 0, processed: 0, outbox: [], transfer: [] };
-        await pool.attach(slot);
-        pool.slots.push(slot);
-      }
-    } catch (error) {
-      await pool.close();
-      throw error;
-    }
+    const start = async (): Promise<Slot> => {
+      const slot: Slot = { worker: undefined, channels: new Map(), posted: 0, processed: 0, outbox: [], transfer: [] };
+      await pool.attach(slot);
+      return slot;
+    };
+    await startSlots(pool.slots, Math.max(1, options.threads), start, () => pool.close());
     return pool;
   }
 
@@ -86,39 +89,39 @@ export class EchoWorkerPool implements EchoJudges {
   open(onReport: (report: EchoReport) => void): EchoChannel {
     const slot = this.slots.reduce((best, s) => (s.channels.size < best.channels.size ? s : best));
     const id = this.nextId++;
-    const entry: ChannelEntry = { onReport, lost: false };
+    const entry: ChannelEntry = { onReport, lost: false, micFrames: 0 };
     slot.channels.set(id, entry);
-    const post = (message: ToEchoWorker, transfer?: ArrayBuffer): void => this.post(slot, message, transfer);
-    // Audio goes only while the worker keeps up; a copy of exactly these bytes, transferred.
-    const audio = (build: (chunk: ArrayBuffer) => ToEchoWorker, chunk: Buffer): boolean => {
-      if (!slot.channels.has(id)) return false;
+    const open = (): boolean => slot.channels.has(id);
+    // Audio goes only while the worker keeps up.
+    const takesAudio = (): boolean => {
       if (slot.posted - slot.processed >= this.maxPending) entry.lost = true;
-      if (entry.lost) return false;
-      const copy = new Uint8Array(chunk).buffer;
-      post(build(copy), copy);
-      return true;
+      return open() && !entry.lost;
     };
-    post({ type: 'open', id });
+    this.post(slot, { type: 'open', id });
     let seq = 0;
     return {
       startReply: (format) => {
-        if (!slot.channels.has(id)) return;
+        if (!open()) return;
         entry.lost = false;
-        post({ type: 'start', id, format });
+        this.post(slot, { type: 'start', id, format });
       },
       addReply: (chunk, at) => {
-        audio((copy) => ({ type: 'reply', id, chunk: copy, at }), chunk);
+        if (!takesAudio()) return;
+        const copy = copyOf(chunk);
+        this.post(slot, { type: 'reply', id, chunk: copy, at }, copy);
       },
       addMic: (chunk, format, at, judging) => {
         const n = ++seq;
-        if (!audio((copy) => ({ type: 'mic', id, seq: n, chunk: copy, format, at, judging }), chunk) && judging && slot.channels.has(id)) {
-          onReport({ ...UNKNOWN, seq: n, micFrames: 0 });
+        if (takesAudio()) {
+          const copy = copyOf(chunk);
+          this.post(slot, { type: 'mic', id, seq: n, chunk: copy, format, at, judging }, copy);
+        } else if (judging && open()) {
+          onReport({ ...UNKNOWN, seq: n, micFrames: entry.micFrames });
         }
         return n;
       },
       close: () => {
-        if (!slot.channels.delete(id)) return;
-        post({ type: 'close', id });
+        if (slot.channels.delete(id)) this.post(slot, { type: 'close', id });
       },
     };
   }
@@ -158,6 +161,7 @@ export class EchoWorkerPool implements EchoJudges {
           slot.transfer = [];
           for (const [id, entry] of slot.channels) {
             entry.lost = true;
+            entry.micFrames = 0;
             this.post(slot, { type: 'open', id });
           }
           resolve();
@@ -165,7 +169,9 @@ export class EchoWorkerPool implements EchoJudges {
           slot.processed = message.processed;
           for (const { id, report } of message.reports) {
             const entry = slot.channels.get(id);
-            if (entry && !entry.lost) entry.onReport(report);
+            if (!entry || entry.lost) continue;
+            entry.micFrames = report.micFrames;
+            entry.onReport(report);
           }
         }
       });

@@ -85,6 +85,19 @@ export function spawnWorker(url: URL, options: ConstructorParameters<typeof Work
 }
 
 /**
+ * Fills `slots` with `count` slots started one after another; if one fails to start, `close` stops
+ * those already started and the error is thrown (worker pools' start).
+ */
+export async function startSlots<T>(slots: T[], count: number, start: () => Promise<T>, close: () => Promise<void>): Promise<void> {
+  try {
+    for (let i = 0; i < count; i++) slots.push(await start());
+  } catch (error) {
+    await close();
+    throw error;
+  }
+}
+
+/**
  * Main-thread side of the embedded speech recogniser: worker threads (one per core by default),
  * each serving many streams. A new stream goes to the worker with the least recent work (speaking
  * streams weigh far more than listening ones; see local-stt.placement.ts) and stays there; a worker
@@ -103,13 +116,7 @@ export class LocalSttPool {
       maxIdleDecoders: options.maxIdleDecoders ?? 2,
       modelDir: options.modelDir,
     });
-    const threads = options.threads ?? availableParallelism();
-    try {
-      for (let i = 0; i < threads; i++) pool.slots.push(await pool.spawn());
-    } catch (error) {
-      await pool.close();
-      throw error;
-    }
+    await startSlots(pool.slots, options.threads ?? availableParallelism(), () => pool.spawn(), () => pool.close());
     return pool;
   }
 

@@ -491,9 +491,9 @@ export class VoiceSession {
     // heard when the detector called the microphone the user USER_CHECKS times in a row within USER_HEARD_FRAMES.
     const { userAt } = this.acoustic;
     const userHeard = userAt !== undefined && this.acoustic.frames - userAt <= USER_HEARD_FRAMES;
-    const heardUser = !local && acoustic !== 'silence' && userHeard;
+    const partialOverEcho = !local && acoustic !== 'silence' && userHeard;
     if (!playback || playback.stopped) return;
-    if (speaking && acoustic === 'echo' && !heardUser) return;
+    if (speaking && acoustic === 'echo' && !partialOverEcho) return;
     // Speech that began as (or over) the reply's echo: its words interrupt only where the detector
     // heard the user in it (USER_CHECKS "user" verdicts in a row within USER_HEARD_FRAMES), or cannot
     // judge ('unknown'). Its words are no test by themselves: the recogniser garbles echo ("a warm
@@ -512,7 +512,7 @@ export class VoiceSession {
     if (wordCount(speech.partial) < Math.max(rules.min_words, speaking ? 1 : 0)) return;
     if (speaking && mayBecomeIgnoredPhrase(speech.partial, rules.ignore_phrases)) return;
     // Words that match what was played are echo, unless the detector heard the user over it.
-    if (speaking && userStreak < USER_CHECKS && !heardUser && this.isEchoOf(playback, speech, speech.partial, false)) return;
+    if (speaking && userStreak < USER_CHECKS && !partialOverEcho && this.isEchoOf(playback, speech, speech.partial, false)) return;
     speech.interrupted = true;
     this.interrupt(playback, 'user_speech');
   }
@@ -528,7 +528,12 @@ export class VoiceSession {
     const recent = this.lastPlayed !== undefined && now - this.lastPlayed.at <= ECHO_DELAY_MS;
     const judging = speaking || recent || this.userSpeech?.over !== undefined;
     this.micSeq = this.echo().addMic(audio, formatName, now, judging);
-    if (!judging) this.acoustic = { verdict: 'unknown', streak: 0, frames: this.acoustic.frames, from: this.micSeq + 1 };
+    if (!judging) this.resetAcoustic();
+  }
+
+  /** No verdict yet on what comes next; verdicts on audio already given to the detector are stale. */
+  private resetAcoustic(): void {
+    this.acoustic = { verdict: 'unknown', streak: 0, frames: this.acoustic.frames, from: this.micSeq + 1 };
   }
 
   private echo(): EchoChannel {
@@ -541,7 +546,9 @@ export class VoiceSession {
     if (report.seq < this.acoustic.from || this.state === 'closed') return;
     const { verdict } = report;
     const streak = verdict === 'user' ? this.acoustic.streak + 1 : 0;
-    const userAt = streak >= USER_CHECKS ? report.micFrames : this.acoustic.userAt;
+    // A frame count going back: the detector started over (its worker was replaced), so an earlier userAt means nothing.
+    const earlierUserAt = report.micFrames >= this.acoustic.frames ? this.acoustic.userAt : undefined;
+    const userAt = streak >= USER_CHECKS ? report.micFrames : earlierUserAt;
     this.acoustic = { verdict, streak, frames: report.micFrames, from: this.acoustic.from, ...(userAt !== undefined ? { userAt } : {}) };
     const speech = this.userSpeech;
     if (speech && verdict === 'echo') speech.heardEcho = true;
@@ -788,7 +795,7 @@ export class VoiceSession {
           const at = turn.firstAudioSentAt ?? performance.now();
           if (turn.firstAudioSentAt === undefined) {
             this.echo().startReply(envelopeFormat(format.name));
-            this.acoustic = { verdict: 'unknown', streak: 0, frames: this.acoustic.frames, from: this.micSeq + 1 };
+            this.resetAcoustic();
           }
           this.echo().addReply(chunk, at);
         };

@@ -42,7 +42,7 @@ export interface EchoJudges {
  * (VAD progress, or ElevenLabs' first partial) the verdicts on it are already in, so the
  * interruption needs no further audio.
  */
-export const JUDGE_EVERY_FRAMES = 2;
+const JUDGE_EVERY_FRAMES = 2;
 
 /** The detector and when it judges: the part of a session's echo handling that runs wherever the detector does. */
 export class EchoWatch {

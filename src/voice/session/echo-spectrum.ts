@@ -74,8 +74,6 @@ const BAND_OF = (() => {
 })();
 /** Reply frames either side of the lag the fine-structure match tries. */
 const FINE_SLACK = 1;
-/** First grid point the fine-structure match uses (0: the whole grid, from MIN_HZ). */
-const FINE_FROM = 0;
 /** Grid points per band. */
 const BAND_WIDTH = (() => {
   const widths = new Uint8Array(BANDS);
@@ -367,7 +365,7 @@ export class SpectralEcho {
     let xy = 0;
     let xx = 0;
     let yy = 0;
-    for (let j = FINE_FROM; j < GRID; j++) {
+    for (let j = 0; j < GRID; j++) {
       xy += x[j]! * y[j]!;
       xx += x[j]! * x[j]!;
       yy += y[j]! * y[j]!;
